@@ -1,0 +1,3 @@
+from cornerstone.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""The role matrix: one table, permission -> roles allowed. Every route declares one permission.
+
+docs/RBAC.md is generated from this table. An ``external`` user's deal access is further
+narrowed by the kernel to the deals they are a party to; an ``lp`` sees only their own
+investor's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    GP = "gp"
+    ANALYST = "analyst"
+    AUDITOR = "auditor"
+    LP = "lp"
+    EXTERNAL = "external"
+
+
+ALL_ROLES = frozenset(Role)
+ALL_BUT_LP = ALL_ROLES - {Role.LP}
+
+
+class Permission(StrEnum):
+    ME_READ = "me:read"
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
+    DEALS_READ = "deals:read"
+    DEALS_WRITE = "deals:write"
+    DEALS_TRANSITION = "deals:transition"
+
+
+PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
+    Permission.ME_READ: ALL_ROLES,
+    Permission.USERS_READ: frozenset({Role.ADMIN}),
+    Permission.USERS_WRITE: frozenset({Role.ADMIN}),
+    Permission.DEALS_READ: ALL_BUT_LP,
+    Permission.DEALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
+    # Who may request a given edge is the kernel's state-machine table; this is the outer door.
+    Permission.DEALS_TRANSITION: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
+}
+
+assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"
+
+
+def allows(permission: Permission, role: str) -> bool:
+    return role in PERMISSIONS[permission]

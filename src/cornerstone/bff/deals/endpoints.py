@@ -1,0 +1,94 @@
+"""Public deal routes. The kernel decides; these routes authenticate, authorize and forward."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from cornerstone.bff.auth.dependencies import Principal, require
+from cornerstone.bff.authz.permissions import Permission
+from cornerstone.bff.deals.schemas import (
+    Deal,
+    DealCreate,
+    DealHistory,
+    DealPage,
+    DealUpdate,
+    TransitionOption,
+    TransitionRequest,
+)
+from cornerstone.bff.kernel_client.dependencies import Kernel
+from cornerstone.contracts.deals import Stage
+
+router = APIRouter(prefix="/api/deals", tags=["deals"])
+
+Reader = Annotated[Principal, Depends(require(Permission.DEALS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.DEALS_WRITE))]
+Mover = Annotated[Principal, Depends(require(Permission.DEALS_TRANSITION))]
+DealId = Annotated[str, Path(max_length=64)]
+
+
+@router.get("", response_model=DealPage)
+async def list_deals(
+    user: Reader,
+    kernel: Kernel,
+    stage: Stage | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Any:
+    """Deals of the caller's org, newest first; filter by stage, search name and city with ``q``."""
+    return await kernel.request(
+        "GET", "/deals", user, params={"stage": stage, "q": q, "limit": limit, "cursor": cursor}
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Deal)
+async def create_deal(body: DealCreate, user: Writer, kernel: Kernel) -> Any:
+    """Create a deal; it starts in ``intake`` at version 1."""
+    return await kernel.request("POST", "/deals", user, json=body.model_dump(mode="json"))
+
+
+@router.get("/{deal_id}", response_model=Deal)
+async def get_deal(deal_id: DealId, user: Reader, kernel: Kernel) -> Any:
+    """One deal. Another org's deal is 404, exactly like one that does not exist."""
+    return await kernel.request("GET", f"/deals/{deal_id}", user)
+
+
+@router.patch("/{deal_id}", response_model=Deal)
+async def update_deal(deal_id: DealId, body: DealUpdate, user: Writer, kernel: Kernel) -> Any:
+    """Change fields of a deal; ``version`` must be current (409 ``VERSION_CONFLICT`` otherwise)."""
+    return await kernel.request(
+        "PATCH", f"/deals/{deal_id}", user, json=body.model_dump(mode="json", exclude_unset=True)
+    )
+
+
+@router.get("/{deal_id}/transitions", response_model=list[TransitionOption])
+async def preview_transitions(deal_id: DealId, user: Reader, kernel: Kernel) -> Any:
+    """Every edge out of the deal's stage, whether the caller may take it now, and what is unmet."""
+    return await kernel.request("GET", f"/deals/{deal_id}/transitions", user)
+
+
+@router.post("/{deal_id}/transitions", response_model=Deal)
+async def transition_deal(deal_id: DealId, body: TransitionRequest, user: Mover, kernel: Kernel) -> Any:
+    """Move a deal to another stage through the kernel's state machine and gates."""
+    return await kernel.request(
+        "POST", f"/deals/{deal_id}/transitions", user, json=body.model_dump(mode="json", exclude_unset=True)
+    )
+
+
+@router.get("/{deal_id}/history", response_model=DealHistory)
+async def deal_history(
+    deal_id: DealId,
+    user: Reader,
+    kernel: Kernel,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+) -> Any:
+    """The kernel events of this deal, oldest first, each with its place in the org's hash chain."""
+    await kernel.request("GET", f"/deals/{deal_id}", user)  # 404 unless the caller may see the deal
+    page = await kernel.request(
+        "GET", "/events", user, params={"subject_id": deal_id, "after": cursor or 0, "limit": limit}
+    )
+    next_after = page.get("next_after")
+    return {"items": page["items"], "next_cursor": str(next_after) if next_after is not None else None}

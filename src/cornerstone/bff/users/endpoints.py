@@ -1,0 +1,38 @@
+"""User administration (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+
+from cornerstone.bff.auth.dependencies import Principal, require
+from cornerstone.bff.authz.permissions import Permission
+from cornerstone.bff.users import service
+from cornerstone.bff.users.schemas import User, UserCreate, UserPage, UserUpdate
+from cornerstone.kit.db import ReadSession, WriteSession
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+Reader = Annotated[Principal, Depends(require(Permission.USERS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.USERS_WRITE))]
+
+
+@router.get("", response_model=UserPage)
+async def list_users(admin: Reader, session: ReadSession) -> UserPage:
+    """Every user of the caller's org."""
+    return UserPage(items=await service.list_users(session, admin), next_cursor=None)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=User)
+async def create_user(body: UserCreate, admin: Writer, session: WriteSession) -> User:
+    """Add a user to the caller's org. Without a password the user cannot sign in yet."""
+    return await service.create_user(session, admin, body)
+
+
+@router.patch("/{user_id}", response_model=User)
+async def update_user(
+    user_id: Annotated[str, Path(max_length=64)], body: UserUpdate, admin: Writer, session: WriteSession
+) -> User:
+    """Change a user's role or deactivate them (``"active": false``); takes effect on their next request."""
+    return await service.update_user(session, admin, user_id, body)

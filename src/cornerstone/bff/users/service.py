@@ -1,0 +1,109 @@
+"""User administration within one org."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cornerstone.bff.auth.dependencies import Principal
+from cornerstone.bff.auth.passwords import hash_password
+from cornerstone.bff.authz.permissions import Role
+from cornerstone.bff.models import UserRow
+from cornerstone.bff.users.schemas import User, UserCreate, UserUpdate
+from cornerstone.kit.clock import as_utc, utcnow
+from cornerstone.kit.ids import new_id
+from cornerstone.kit.problems import Conflict, NotFound
+
+
+class EmailTaken(Conflict):
+    code = "EMAIL_TAKEN"
+    title = "Email already registered"
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+    title = "User not found"
+
+    def __init__(self) -> None:
+        super().__init__("No user with this id.")
+
+
+class CannotChangeSelf(Conflict):
+    code = "CANNOT_CHANGE_SELF"
+    title = "Cannot change your own role or status"
+
+
+def to_schema(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        org_id=row.org_id,
+        role=Role(row.role),
+        active=row.active,
+        investor_id=row.investor_id,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+async def add_user(
+    session: AsyncSession, *, org_id: str, email: str, role: Role, password: str | None, investor_id: str | None
+) -> UserRow:
+    now = utcnow()
+    row = UserRow(
+        id=new_id(),
+        org_id=org_id,
+        email=email.lower(),
+        password_hash=hash_password(password) if password else None,
+        role=role.value,
+        active=True,
+        investor_id=investor_id if role == Role.LP else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise EmailTaken("A user with this email already exists.") from None
+    return row
+
+
+async def create_user(session: AsyncSession, admin: Principal, body: UserCreate) -> User:
+    row = await add_user(
+        session,
+        org_id=admin.org_id,
+        email=body.email,
+        role=body.role,
+        password=body.password,
+        investor_id=body.investor_id,
+    )
+    return to_schema(row)
+
+
+async def list_users(session: AsyncSession, admin: Principal) -> list[User]:
+    rows = await session.execute(
+        select(UserRow).where(UserRow.org_id == admin.org_id).order_by(UserRow.created_at, UserRow.id)
+    )
+    return [to_schema(row) for row in rows.scalars()]
+
+
+async def update_user(session: AsyncSession, admin: Principal, user_id: str, body: UserUpdate) -> User:
+    row = (
+        await session.execute(select(UserRow).where(UserRow.org_id == admin.org_id, UserRow.id == user_id))
+    ).scalar_one_or_none()
+    if row is None:
+        raise UserNotFound()
+    if row.id == admin.user_id and (body.role not in (None, Role.ADMIN) or body.active is False):
+        raise CannotChangeSelf("An admin cannot demote or deactivate themselves; ask another admin.")
+    if body.role is not None:
+        row.role = body.role.value
+        if body.role != Role.LP:
+            row.investor_id = None
+    if body.active is not None:
+        row.active = body.active
+    row.updated_at = utcnow()
+    await session.flush()
+    return to_schema(row)

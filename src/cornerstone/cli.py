@@ -1,0 +1,308 @@
+"""The ``cornerstone`` command. Thin: it parses options and delegates to the services and ops."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cornerstone.bff.config import BffSettings
+from cornerstone.kernel.config import KernelSettings
+
+app = typer.Typer(
+    help="Cornerstone: CRE deal and fund operations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+kernel_app = typer.Typer(help="The kernel: run it, or check its event log.", invoke_without_command=True)
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+app.add_typer(kernel_app, name="kernel")
+app.add_typer(org_app, name="org")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
+
+
+class CliError(Exception):
+    """A failure worth one clear line to the operator."""
+
+
+def _apply_data_dir(data_dir: Path | None) -> None:
+    if data_dir is not None:
+        os.environ["CORNERSTONE_DATA_DIR"] = str(data_dir)
+
+
+def _kernel_settings() -> KernelSettings:
+    return KernelSettings()
+
+
+def _bff_settings() -> BffSettings:
+    return BffSettings()
+
+
+@kernel_app.callback()
+def kernel(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8001).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the kernel (internal API) in the foreground."""
+    _apply_data_dir(data_dir)
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from cornerstone.kernel.app import create_app
+
+    settings = _kernel_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.kernel_host,
+        port=port if port is not None else settings.kernel_port,
+        server_header=False,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@kernel_app.command("verify")
+def kernel_verify(
+    org: Annotated[str | None, typer.Option(help="Only this org's chain.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Recompute every kernel event hash from the stored rows; exit 1 naming the first bad event."""
+    _apply_data_dir(data_dir)
+    from cornerstone.ops.verify import verify_kernel_chains_sync
+
+    reports = verify_kernel_chains_sync(_kernel_settings(), org)
+    bad = [report for report in reports if not report.ok]
+    for report in reports:
+        if report.ok:
+            typer.echo(f"ok   org {report.org_id}: {report.checked} events verified")
+        else:
+            typer.echo(
+                f"BAD  org {report.org_id}: event {report.first_bad_id} (seq {report.first_bad_seq}): "
+                f"{report.reason}; {report.checked} events before it verified"
+            )
+    if not reports:
+        typer.echo("no events to verify")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bff(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    kernel_url: Annotated[str | None, typer.Option(help="Base URL of the kernel.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the BFF (public API) in the foreground."""
+    _apply_data_dir(data_dir)
+    if kernel_url:
+        os.environ["CORNERSTONE_KERNEL_URL"] = kernel_url
+    import uvicorn
+
+    from cornerstone.bff.app import create_app
+
+    settings = _bff_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.bff_host,
+        port=port if port is not None else settings.bff_port,
+        server_header=False,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply both services' migrations (kernel and BFF databases)."""
+    _apply_data_dir(data_dir)
+    _migrate_both()
+    typer.echo("migrations applied: kernel, bff")
+
+
+def _migrate_both() -> None:
+    from cornerstone.bff.app import migrate as migrate_bff
+    from cornerstone.kernel.app import migrate as migrate_kernel
+
+    migrate_kernel(_kernel_settings())
+    migrate_bff(_bff_settings())
+
+
+@app.command()
+def demo(
+    password: Annotated[
+        str | None, typer.Option(help="Demo users' password (else CORNERSTONE_DEMO_PASSWORD, else generated).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Seed org "Demo Capital" with one user per role and a dozen deals over the stages."""
+    _apply_data_dir(data_dir)
+    _migrate_both()
+    _seed_demo(password or os.environ.get("CORNERSTONE_DEMO_PASSWORD"))
+
+
+def _seed_demo(password: str | None) -> str:
+    import asyncio
+
+    from cornerstone.ops.demo import DEMO_USERS, demo_exists, demo_password, seed_demo_sync
+
+    bff_settings = _bff_settings()
+    if asyncio.run(demo_exists(bff_settings)):
+        raise CliError('the demo org "Demo Capital" already exists in this data dir')
+    secret = demo_password(bff_settings, password)
+    seed_demo_sync(bff_settings, _kernel_settings(), secret)
+    typer.echo('demo org "Demo Capital" created; users: ' + ", ".join(email for email, _ in DEMO_USERS))
+    return secret
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Option(help="The organization's name.")],
+    admin_email: Annotated[str, typer.Option(help="Email of its first admin.")],
+    password: Annotated[str | None, typer.Option(help="The admin's password (else generated and printed).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an organization and its first admin."""
+    _apply_data_dir(data_dir)
+    import secrets
+
+    from pydantic import ValidationError
+
+    from cornerstone.bff.auth.passwords import MIN_PASSWORD_LENGTH
+    from cornerstone.bff.users.schemas import UserCreate
+    from cornerstone.kit.problems import AppError
+    from cornerstone.ops.orgs import create_org_sync
+
+    clean_name = name.strip()
+    if not 1 <= len(clean_name) <= 200:
+        raise CliError("--name must be 1 to 200 characters")
+    generated = password is None
+    secret = password or secrets.token_urlsafe(18)
+    if len(secret) < MIN_PASSWORD_LENGTH:
+        raise CliError(f"--password must be at least {MIN_PASSWORD_LENGTH} characters")
+    try:
+        UserCreate(email=admin_email, role="admin")  # type: ignore[arg-type]
+    except ValidationError:
+        raise CliError("--admin-email is not a valid email address") from None
+    _migrate_both()
+    try:
+        created = create_org_sync(_bff_settings(), name=clean_name, admin_email=admin_email, admin_password=secret)
+    except AppError as exc:
+        raise CliError(exc.detail) from None
+    typer.echo(f"org {created.org_id} created; admin {admin_email.lower()} ({created.admin_id})")
+    if generated:
+        typer.echo(f"admin password (shown once): {secret}")
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Interface for the public API.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the public API.")] = 8000,
+    kernel_port: Annotated[int, typer.Option(help="Port of the kernel.")] = 8001,
+    data_dir: DataDir = None,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed demo data.")] = False,
+) -> None:
+    """Migrate, seed the demo on an empty data dir, and run kernel + BFF until Ctrl-C."""
+    _apply_data_dir(data_dir)
+    import asyncio
+
+    from cornerstone.ops.demo import DEMO_USERS, demo_exists, demo_password
+    from cornerstone.ops.supervisor import child_env, run_stack
+
+    _migrate_both()
+    bff_settings = _bff_settings()
+    password: str | None = None
+    if not no_demo:
+        if asyncio.run(demo_exists(bff_settings)):
+            password = demo_password(bff_settings, os.environ.get("CORNERSTONE_DEMO_PASSWORD"))
+        elif not asyncio.run(_any_org(bff_settings)):
+            password = _seed_demo(os.environ.get("CORNERSTONE_DEMO_PASSWORD"))
+    env = child_env(
+        os.environ,
+        {
+            "CORNERSTONE_DATA_DIR": str(bff_settings.data_dir.resolve()),
+            "CORNERSTONE_KERNEL_URL": f"http://127.0.0.1:{kernel_port}",
+        },
+    )
+    public_url = f"http://{host}:{port}"
+
+    def announce() -> None:
+        typer.echo(f"\nCornerstone is running: {public_url}  (API: {public_url}/api, schema: {public_url}/api/openapi.json)")
+        if password is not None:
+            typer.echo("demo logins (password for all: " + password + "):")
+            for email, role in DEMO_USERS:
+                typer.echo(f"  {role.value:<8} {email}")
+        typer.echo("Ctrl-C stops everything.")
+
+    code = run_stack(
+        env=env,
+        kernel_args=["kernel", "--host", "127.0.0.1", "--port", str(kernel_port)],
+        bff_args=["bff", "--host", host, "--port", str(port)],
+        kernel_ready_url=f"http://127.0.0.1:{kernel_port}/readyz",
+        bff_ready_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/readyz",
+        on_ready=announce,
+    )
+    raise typer.Exit(code)
+
+
+async def _any_org(settings: BffSettings) -> bool:
+    from sqlalchemy import select
+
+    from cornerstone.bff.models import OrgRow
+    from cornerstone.kit.db import Database
+
+    database = Database(settings.resolved_bff_database_url())
+    try:
+        async with database.session() as session:
+            return (await session.execute(select(OrgRow.id).limit(1))).first() is not None
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Directory of the generated docs.")] = Path("docs"),
+    check: Annotated[bool, typer.Option("--check", help="Fail if the committed docs differ.")] = False,
+) -> None:
+    """Generate docs/STATE_MACHINE.md from the state machine table."""
+    from cornerstone.ops.docs import GENERATED_DOCS
+
+    stale = []
+    for name, render in GENERATED_DOCS.items():
+        path = out / name
+        content = render()
+        if check:
+            if not path.exists() or path.read_text() != content:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            typer.echo(f"wrote {path}")
+    if stale:
+        raise CliError("generated docs are out of date (run `cornerstone docs`): " + ", ".join(stale))
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "unexpected failure"

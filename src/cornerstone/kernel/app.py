@@ -1,0 +1,70 @@
+"""The kernel's ASGI application (internal; every route but the probes needs the service credential)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from cornerstone import __version__
+from cornerstone.kernel.config import KernelSettings
+from cornerstone.kernel.deals.endpoints import router as deals_router
+from cornerstone.kernel.events.endpoints import router as events_router
+from cornerstone.kit.db import Database, run_migrations
+from cornerstone.kit.logging import configure_logging
+from cornerstone.kit.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from cornerstone.kit.problems import install_problem_handlers
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = structlog.get_logger("cornerstone.kernel")
+
+
+def migrate(settings: KernelSettings) -> None:
+    run_migrations(settings.resolved_kernel_database_url(), MIGRATIONS)
+
+
+def create_app(settings: KernelSettings | None = None) -> FastAPI:
+    settings = settings or KernelSettings()
+    configure_logging("kernel", settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings.resolved_kernel_database_url())
+        app.state.service_key = settings.resolved_service_key()
+        log.info("kernel_started", version=__version__)
+        yield
+        await app.state.database.dispose()
+
+    app = FastAPI(
+        title="Cornerstone kernel",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/kernel/v1/openapi.json",
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(deals_router)
+    app.include_router(events_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            await app.state.database.ping()
+        except Exception:
+            log.exception("readiness_database_failed")
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    return app

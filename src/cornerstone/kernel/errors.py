@@ -1,0 +1,15 @@
+"""Kernel-specific errors (the shared taxonomy lives in ``cornerstone.kit.problems``)."""
+
+from __future__ import annotations
+
+from cornerstone.kit.problems import Conflict
+
+
+class DealTransitionNotAllowed(Conflict):
+    code = "DEAL_TRANSITION_NOT_ALLOWED"
+    title = "Transition not allowed"
+
+
+class DealGuardFailed(Conflict):
+    code = "DEAL_GUARD_FAILED"
+    title = "Gate requirements not met"

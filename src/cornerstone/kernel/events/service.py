@@ -1,0 +1,161 @@
+"""Appending to and verifying the kernel event log.
+
+Every kernel write calls ``append_event`` inside its own transaction, so the change and
+its event commit or roll back together. Appends to one org's chain are serialized: on
+PostgreSQL by a transaction-scoped advisory lock on the org, on SQLite by the write
+transaction's ``BEGIN IMMEDIATE``; the unique ``(org_id, seq)`` constraint backs both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cornerstone.contracts.events import Event
+from cornerstone.kernel.events.chain import GENESIS_HASH, ChainedFields, event_hash
+from cornerstone.kernel.models import EventRow
+from cornerstone.kit.canonical import canonical_json
+from cornerstone.kit.clock import as_utc, utcnow
+from cornerstone.kit.ids import new_id
+from cornerstone.kit.request_context import current_request_id
+from cornerstone.kit.service_auth import ServiceCaller
+
+
+def _chained_fields(row: EventRow) -> ChainedFields:
+    return ChainedFields(
+        id=row.id,
+        org_id=row.org_id,
+        seq=row.seq,
+        type=row.type,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        payload=row.payload,
+        actor_id=row.actor_id,
+        actor_role=row.actor_role,
+        request_id=row.request_id,
+        prev_hash=row.prev_hash,
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def append_event(
+    session: AsyncSession,
+    caller: ServiceCaller,
+    *,
+    type: str,
+    subject_type: str,
+    subject_id: str,
+    payload: dict[str, Any],
+) -> EventRow:
+    org_id = caller.org_id
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 0))"), {"org": org_id})
+    head = (
+        await session.execute(
+            select(EventRow.seq, EventRow.hash)
+            .where(EventRow.org_id == org_id)
+            .order_by(EventRow.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    row = EventRow(
+        id=new_id(),
+        org_id=org_id,
+        seq=seq,
+        type=type,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload=canonical_json(payload),
+        actor_id=caller.actor_id,
+        actor_role=caller.actor_role,
+        request_id=current_request_id(),
+        prev_hash=prev_hash,
+        hash="",
+        created_at=utcnow(),
+    )
+    row.hash = event_hash(_chained_fields(row))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def to_contract(row: EventRow) -> Event:
+    return Event(
+        id=row.id,
+        seq=row.seq,
+        type=row.type,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        payload=json.loads(row.payload),
+        actor_id=row.actor_id,
+        actor_role=row.actor_role,
+        request_id=row.request_id,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def list_events(
+    session: AsyncSession, org_id: str, *, after: int, limit: int, subject_id: str | None
+) -> list[EventRow]:
+    statement = select(EventRow).where(EventRow.org_id == org_id, EventRow.seq > after)
+    if subject_id is not None:
+        statement = statement.where(EventRow.subject_id == subject_id)
+    result = await session.execute(statement.order_by(EventRow.seq).limit(limit))
+    return list(result.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    org_id: str
+    ok: bool
+    checked: int
+    first_bad_id: str | None = None
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+async def _rows_in_order(session: AsyncSession, org_id: str, batch: int = 1000) -> AsyncIterator[EventRow]:
+    after = 0
+    while True:
+        rows = await list_events(session, org_id, after=after, limit=batch, subject_id=None)
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].seq
+
+
+async def verify_chain(session: AsyncSession, org_id: str) -> ChainReport:
+    """Recompute every hash from the stored fields and check every link and sequence number."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    async for row in _rows_in_order(session, org_id):
+        reason = None
+        if row.seq != expected_seq:
+            reason = f"sequence gap: expected {expected_seq}, found {row.seq}"
+        elif row.prev_hash != expected_prev:
+            reason = "prev_hash does not match the previous event's hash"
+        elif event_hash(_chained_fields(row)) != row.hash:
+            reason = "stored hash does not match the recomputed hash of the stored fields"
+        if reason:
+            return ChainReport(
+                org_id=org_id, ok=False, checked=checked, first_bad_id=row.id, first_bad_seq=row.seq, reason=reason
+            )
+        checked += 1
+        expected_prev = row.hash
+        expected_seq += 1
+    return ChainReport(org_id=org_id, ok=True, checked=checked)
+
+
+async def orgs_with_events(session: AsyncSession) -> list[str]:
+    result = await session.execute(select(EventRow.org_id).distinct())
+    return sorted(str(org) for org in result.scalars())

@@ -1,0 +1,1 @@
+"""Plumbing shared by the kernel and the BFF; imports neither service."""

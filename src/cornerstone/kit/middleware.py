@@ -1,0 +1,109 @@
+"""Pure ASGI middleware used by both services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cornerstone.kit.problems import problem_response
+from cornerstone.kit.request_context import (
+    REQUEST_ID_HEADER,
+    accept_or_new_request_id,
+    request_id_var,
+)
+
+log = structlog.get_logger("cornerstone.http")
+
+
+class RequestContextMiddleware:
+    """Outermost layer: request id in and out, one access log line, and a problem body for crashes.
+
+    An exception no handler caught becomes a 500 problem with no internals in the body; the
+    stack trace goes to the log with the request id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_or_new_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            if not status_holder["started"]:
+                response = problem_response(
+                    status=500,
+                    code="INTERNAL_ERROR",
+                    title="Internal server error",
+                    detail="An unexpected error occurred; it has been logged with this request id.",
+                )
+                await response(scope, receive, send_with_request_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_holder["status"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.clear_contextvars()
+            request_id_var.reset(token)
+
+
+API_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers of API.md to every response, errors included, and drops ``Server``."""
+
+    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]] = API_SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = tuple(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    headers[name] = value
+                for name in ("server", "x-powered-by"):
+                    if name in headers:
+                        del headers[name]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

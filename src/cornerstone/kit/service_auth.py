@@ -1,0 +1,67 @@
+"""The kernel's service credential: short-lived HS256 tokens signed with the shared service key.
+
+The BFF (and later the worker) mints one token per kernel call, naming the org the
+call is scoped to and the end user on whose behalf it acts. The kernel accepts a
+call only with a valid token whose org matches the org in the path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+SERVICE_TOKEN_ISSUER = "cornerstone-bff"
+SERVICE_TOKEN_AUDIENCE = "cornerstone-kernel"
+SERVICE_TOKEN_TTL_SECONDS = 60
+_ALGORITHMS = ["HS256"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCaller:
+    org_id: str
+    actor_id: str
+    actor_role: str
+    service: str
+
+
+class InvalidServiceToken(Exception):
+    pass
+
+
+def mint_service_token(key: str, *, org_id: str, actor_id: str, actor_role: str, service: str = "bff") -> str:
+    now = int(time.time())
+    claims = {
+        "iss": SERVICE_TOKEN_ISSUER,
+        "aud": SERVICE_TOKEN_AUDIENCE,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + SERVICE_TOKEN_TTL_SECONDS,
+        "org": org_id,
+        "act": actor_id,
+        "rol": actor_role,
+        "svc": service,
+    }
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def verify_service_token(key: str, token: str) -> ServiceCaller:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=_ALGORITHMS,
+            audience=SERVICE_TOKEN_AUDIENCE,
+            issuer=SERVICE_TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "nbf", "aud", "iss", "org", "act", "rol"]},
+            leeway=5,
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidServiceToken(str(exc)) from exc
+    return ServiceCaller(
+        org_id=str(claims["org"]),
+        actor_id=str(claims["act"]),
+        actor_role=str(claims["rol"]),
+        service=str(claims.get("svc", "bff")),
+    )

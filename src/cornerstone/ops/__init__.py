@@ -1,0 +1,1 @@
+"""Operator tooling: demo data, org administration, process supervision, integrity checks."""
