@@ -177,6 +177,7 @@ def org_create(
     from pydantic import ValidationError
 
     from cornerstone.bff.auth.passwords import MIN_PASSWORD_LENGTH
+    from cornerstone.bff.authz.permissions import Role
     from cornerstone.bff.users.schemas import UserCreate
     from cornerstone.kit.problems import AppError
     from cornerstone.ops.orgs import create_org_sync
@@ -189,7 +190,7 @@ def org_create(
     if len(secret) < MIN_PASSWORD_LENGTH:
         raise CliError(f"--password must be at least {MIN_PASSWORD_LENGTH} characters")
     try:
-        UserCreate(email=admin_email, role="admin")  # type: ignore[arg-type]
+        UserCreate(email=admin_email, role=Role.ADMIN)
     except ValidationError:
         raise CliError("--admin-email is not a valid email address") from None
     _migrate_both()
@@ -235,7 +236,9 @@ def up(
     public_url = f"http://{host}:{port}"
 
     def announce() -> None:
-        typer.echo(f"\nCornerstone is running: {public_url}  (API: {public_url}/api, schema: {public_url}/api/openapi.json)")
+        typer.echo(
+            f"\nCornerstone is running: {public_url}  (API: {public_url}/api, schema: {public_url}/api/openapi.json)"
+        )
         if password is not None:
             typer.echo("demo logins (password for all: " + password + "):")
             for email, role in DEMO_USERS:
@@ -247,7 +250,7 @@ def up(
         kernel_args=["kernel", "--host", "127.0.0.1", "--port", str(kernel_port)],
         bff_args=["bff", "--host", host, "--port", str(port)],
         kernel_ready_url=f"http://127.0.0.1:{kernel_port}/readyz",
-        bff_ready_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/readyz",
+        bff_ready_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/readyz",  # noqa: S104
         on_ready=announce,
     )
     raise typer.Exit(code)
@@ -298,7 +301,7 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # one clear line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - one clear line for the operator, never a traceback
         print(f"error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         sys.exit(1)
 

@@ -32,7 +32,9 @@ def migrate(settings: BffSettings) -> None:
     run_migrations(settings.resolved_bff_database_url(), MIGRATIONS)
 
 
-def create_app(settings: BffSettings | None = None, *, kernel_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: BffSettings | None = None, *, kernel_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
     settings = settings or BffSettings()
     configure_logging("bff", settings.log_level)
 

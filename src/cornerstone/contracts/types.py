@@ -14,13 +14,13 @@ def _decimal_from_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
-        raise ValueError("must be a decimal string such as \"0.15\"")
+        raise ValueError('must be a decimal string such as "0.15"')
     if len(value) > 32:
         raise ValueError("must be at most 32 characters")
     try:
         parsed = Decimal(value)
     except InvalidOperation as exc:
-        raise ValueError("must be a decimal string such as \"0.15\"") from exc
+        raise ValueError('must be a decimal string such as "0.15"') from exc
     if not parsed.is_finite():
         raise ValueError("must be a finite number")
     return parsed

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import jwt
 
-SERVICE_TOKEN_ISSUER = "cornerstone-bff"
-SERVICE_TOKEN_AUDIENCE = "cornerstone-kernel"
+SERVICE_TOKEN_ISSUER = "cornerstone-bff"  # noqa: S105 - a claim value, not a secret
+SERVICE_TOKEN_AUDIENCE = "cornerstone-kernel"  # noqa: S105 - a claim value, not a secret
 SERVICE_TOKEN_TTL_SECONDS = 60
 _ALGORITHMS = ["HS256"]
 

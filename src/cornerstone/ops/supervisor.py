@@ -100,4 +100,3 @@ def child_env(base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str
     env.update(overrides)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
-

@@ -24,9 +24,7 @@ log = structlog.get_logger("cornerstone.bff.auth")
 @router.post("/auth/token", response_model=TokenResponse)
 async def issue_token(body: TokenRequest, request: Request, session: ReadSession) -> TokenResponse:
     """Exchange email and password for a bearer token (24 h). Wrong password and unknown email answer alike."""
-    user = (
-        await session.execute(select(UserRow).where(UserRow.email == body.email.lower()))
-    ).scalar_one_or_none()
+    user = (await session.execute(select(UserRow).where(UserRow.email == body.email.lower()))).scalar_one_or_none()
     password_ok = verify_password(user.password_hash if user else None, body.password)
     if user is None or not password_ok or not user.active:
         log.info("login_failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -9,6 +10,7 @@ from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.kit.db import Database
 
 router = APIRouter(tags=["health"])
+log = structlog.get_logger("cornerstone.bff.health")
 
 
 @router.get("/healthz")
@@ -26,6 +28,7 @@ async def readyz(request: Request) -> JSONResponse:
         await database.ping()
         database_up = True
     except Exception:
+        log.exception("readiness_database_failed")
         database_up = False
     kernel_up = await kernel.ready()
     ok = database_up and kernel_up

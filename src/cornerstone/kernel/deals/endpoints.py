@@ -16,8 +16,8 @@ from cornerstone.contracts.deals import (
     TransitionRequest,
 )
 from cornerstone.kernel.auth import Caller
-from cornerstone.kit.db import ReadSession, WriteSession
 from cornerstone.kernel.deals import repository, service
+from cornerstone.kit.db import ReadSession, WriteSession
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/deals", tags=["deals"])
 
@@ -60,7 +60,5 @@ async def preview_transitions(deal_id: DealId, caller: Caller, session: ReadSess
 
 
 @router.post("/{deal_id}/transitions", response_model=Deal)
-async def transition_deal(
-    deal_id: DealId, body: TransitionRequest, caller: Caller, session: WriteSession
-) -> Deal:
+async def transition_deal(deal_id: DealId, body: TransitionRequest, caller: Caller, session: WriteSession) -> Deal:
     return await service.transition_deal(session, caller, deal_id, body)

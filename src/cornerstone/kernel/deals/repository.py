@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Select, false, func, or_, select, update
@@ -17,7 +18,7 @@ from cornerstone.kit.problems import ValidationFailed
 from cornerstone.kit.service_auth import ServiceCaller
 
 
-def scoped_deals(caller: ServiceCaller) -> Select[tuple[DealRow]]:
+def scoped_deals(caller: ServiceCaller) -> Select[DealRow]:
     statement = select(DealRow).where(DealRow.org_id == caller.org_id)
     if caller.actor_role == "external":
         # External parties see only deals they are a party to; until deal parties exist
@@ -85,7 +86,7 @@ async def list_deals(
 
 
 async def compare_and_set(
-    session: AsyncSession, caller: ServiceCaller, deal_id: str, expected_version: int, values: dict[str, object]
+    session: AsyncSession, caller: ServiceCaller, deal_id: str, expected_version: int, values: Mapping[str, object]
 ) -> bool:
     """Write ``values`` and bump the version only if the deal is still at ``expected_version``.
 

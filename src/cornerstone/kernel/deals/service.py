@@ -61,7 +61,7 @@ def to_contract(row: DealRow) -> Deal:
     return Deal(
         id=row.id,
         name=row.name,
-        asset_class=row.asset_class,  # type: ignore[arg-type]
+        asset_class=row.asset_class,
         address=Address(**{name: getattr(row, name) for name in ADDRESS_FIELDS}),
         square_feet=row.square_feet,
         units=row.units,
@@ -70,8 +70,8 @@ def to_contract(row: DealRow) -> Deal:
         noi=row.noi,
         loan_amount=row.loan_amount,
         equity_required=row.equity_required,
-        projected_irr=row.projected_irr,  # type: ignore[arg-type]
-        projected_multiple=row.projected_multiple,  # type: ignore[arg-type]
+        projected_irr=row.projected_irr,
+        projected_multiple=row.projected_multiple,
         stage=stage,
         phase=PHASE_OF[stage],
         held_from=Stage(row.held_from) if row.held_from else None,
@@ -106,7 +106,7 @@ async def create_deal(session: AsyncSession, caller: ServiceCaller, body: DealCr
         created_by=caller.actor_id,
         created_at=now,
         updated_at=now,
-        **{name: None for name in (*SCALAR_FIELDS, *ADDRESS_FIELDS)},
+        **dict.fromkeys((*SCALAR_FIELDS, *ADDRESS_FIELDS)),
     )
     for name, value in _columns(body.model_dump(mode="json")).items():
         setattr(row, name, value)
@@ -114,7 +114,12 @@ async def create_deal(session: AsyncSession, caller: ServiceCaller, body: DealCr
     await session.flush()
     deal = to_contract(row)
     await append_event(
-        session, caller, type="deal.created", subject_type="deal", subject_id=row.id, payload=deal.model_dump(mode="json")
+        session,
+        caller,
+        type="deal.created",
+        subject_type="deal",
+        subject_id=row.id,
+        payload=deal.model_dump(mode="json"),
     )
     return deal
 
@@ -183,9 +188,7 @@ def transition_options(row: DealRow, caller: ServiceCaller) -> list[TransitionOp
     return options
 
 
-async def transition_deal(
-    session: AsyncSession, caller: ServiceCaller, deal_id: str, body: TransitionRequest
-) -> Deal:
+async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: TransitionRequest) -> Deal:
     row = await read_deal(session, caller, deal_id)
     source = Stage(row.stage)
     edge = find_edge(source, body.to)

@@ -59,7 +59,8 @@ class GateContext:
 
 
 class Requirement(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def evaluate(self, context: GateContext) -> Unmet | None: ...
 

@@ -57,10 +57,7 @@ async def append_event(
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 0))"), {"org": org_id})
     head = (
         await session.execute(
-            select(EventRow.seq, EventRow.hash)
-            .where(EventRow.org_id == org_id)
-            .order_by(EventRow.seq.desc())
-            .limit(1)
+            select(EventRow.seq, EventRow.hash).where(EventRow.org_id == org_id).order_by(EventRow.seq.desc()).limit(1)
         )
     ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
