@@ -1,0 +1,116 @@
+"""``cornerstone up`` as an operator runs it: ready, usable, and stopped with no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support import free_port, transition, wait_until
+
+DEMO_PASSWORD = "acceptance-demo-password"
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces or parentheses; fields resume after the last ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    port, kernel_port = free_port(), free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("CORNERSTONE_")  # the operator's defaults, not the test harness's
+    }
+    env["CORNERSTONE_DEMO_PASSWORD"] = DEMO_PASSWORD
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cornerstone",
+            "up",
+            "--data-dir",
+            str(tmp_path / "var"),
+            "--port",
+            str(port),
+            "--kernel-port",
+            str(kernel_port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, 60, "/readyz of `up`")
+        children = _children_of(up.pid)
+        assert len(children) == 2, children
+
+        with httpx.Client(base_url=base, timeout=10) as client:
+            login = client.post("/api/auth/token", json={"email": "gp@demo.test", "password": DEMO_PASSWORD})
+            assert login.status_code == 200, login.text
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+            demo_deals = client.get("/api/deals", params={"limit": 200}).json()["items"]
+            assert len(demo_deals) == 12
+            assert len({deal["stage"] for deal in demo_deals}) >= 10
+
+            deal = client.post("/api/deals", json={"name": "Acceptance Plaza", "asset_class": "retail"}).json()
+            deal = transition(client, deal, "underwriting").json()
+            deal = client.patch(
+                f"/api/deals/{deal['id']}", json={"purchase_price": 1_500_000_000, "version": deal["version"]}
+            ).json()
+            deal = transition(client, deal, "ic_review").json()
+            assert deal["stage"] == "ic_review"
+            deal = transition(client, deal, "on_hold", reason="Waiting on the seller's rent roll").json()
+            assert deal["stage"] == "on_hold"
+            deal = transition(client, deal, "ic_review").json()
+            assert deal["stage"] == "ic_review"
+
+        printed = (tmp_path / "up.log").read_text()
+        assert base in printed
+        assert "gp@demo.test" in printed
+
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0
+        wait_until(lambda: not any(_alive(child) for child in children), 15, "kernel and BFF to exit")
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        log.close()
+
+    verify = subprocess.run(
+        [sys.executable, "-m", "cornerstone", "kernel", "verify", "--data-dir", str(tmp_path / "var")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "events verified" in verify.stdout
