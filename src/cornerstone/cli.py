@@ -54,19 +54,11 @@ def kernel(
     _apply_data_dir(data_dir)
     if ctx.invoked_subcommand is not None:
         return
-    import uvicorn
-
     from cornerstone.kernel.app import create_app
+    from cornerstone.kit.service_app import serve
 
     settings = _kernel_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.kernel_host,
-        port=port if port is not None else settings.kernel_port,
-        server_header=False,
-        log_config=None,
-        access_log=False,
-    )
+    serve(create_app(settings), host or settings.kernel_host, port if port is not None else settings.kernel_port)
 
 
 @kernel_app.command("verify")
@@ -105,19 +97,11 @@ def bff(
     _apply_data_dir(data_dir)
     if kernel_url:
         os.environ["CORNERSTONE_KERNEL_URL"] = kernel_url
-    import uvicorn
-
     from cornerstone.bff.app import create_app
+    from cornerstone.kit.service_app import serve
 
     settings = _bff_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.bff_host,
-        port=port if port is not None else settings.bff_port,
-        server_header=False,
-        log_config=None,
-        access_log=False,
-    )
+    serve(create_app(settings), host or settings.bff_host, port if port is not None else settings.bff_port)
 
 
 @app.command()

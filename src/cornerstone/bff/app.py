@@ -20,8 +20,7 @@ from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.bff.users.endpoints import router as users_router
 from cornerstone.kit.db import Database, run_migrations
 from cornerstone.kit.logging import configure_logging
-from cornerstone.kit.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
-from cornerstone.kit.problems import install_problem_handlers
+from cornerstone.kit.service_app import new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -60,17 +59,7 @@ def create_app(
         await app.state.kernel.aclose()
         await app.state.database.dispose()
 
-    app = FastAPI(
-        title="Cornerstone API",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/api/openapi.json",
-    )
-    install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app = new_service_app(title="Cornerstone API", openapi_url="/api/openapi.json", lifespan=lifespan)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(users_router)

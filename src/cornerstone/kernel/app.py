@@ -16,8 +16,7 @@ from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.events.endpoints import router as events_router
 from cornerstone.kit.db import Database, run_migrations
 from cornerstone.kit.logging import configure_logging
-from cornerstone.kit.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
-from cornerstone.kit.problems import install_problem_handlers
+from cornerstone.kit.service_app import new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,17 +39,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         yield
         await app.state.database.dispose()
 
-    app = FastAPI(
-        title="Cornerstone kernel",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/kernel/v1/openapi.json",
-    )
-    install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app = new_service_app(title="Cornerstone kernel", openapi_url="/kernel/v1/openapi.json", lifespan=lifespan)
     app.include_router(deals_router)
     app.include_router(events_router)
 

@@ -40,24 +40,26 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database backend: {backend}")
+    return parsed.set(drivername=drivers[backend])
+
+
 def sync_url(url: str) -> URL:
     """The URL migrations and operator tools use (sqlite3 / psycopg, blocking)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite")
-    if parsed.get_backend_name() == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    return _with_driver(url, _SYNC_DRIVERS)
 
 
 def async_url(url: str) -> URL:
-    """The URL the services use (aiosqlite / psycopg async)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    if parsed.get_backend_name() == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    """The URL the services use (aiosqlite / psycopg async; psycopg 3 serves both)."""
+    return _with_driver(url, _ASYNC_DRIVERS)
 
 
 def ensure_sqlite_parent(url: str) -> None:

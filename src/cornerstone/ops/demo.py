@@ -20,6 +20,7 @@ from cornerstone.bff.users.service import add_user
 from cornerstone.contracts.deals import Address, AssetClass, DealCreate, Stage, TransitionRequest
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals import service as deals
+from cornerstone.kernel.deals.state_machine import PIPELINE
 from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import request_id_var
 from cornerstone.kit.secrets import load_or_create_secret
@@ -34,18 +35,8 @@ DEMO_USERS: tuple[tuple[str, Role], ...] = (
     ("lp@demo.test", Role.LP),
 )
 
-FORWARD: tuple[Stage, ...] = (
-    Stage.INTAKE,
-    Stage.UNDERWRITING,
-    Stage.IC_REVIEW,
-    Stage.LOI,
-    Stage.PSA,
-    Stage.DUE_DILIGENCE,
-    Stage.FINANCING,
-    Stage.CLOSING,
-    Stage.CLOSED,
-    Stage.OPERATING,
-)
+# The acquisition pipeline, then ownership: the path every demo deal walks as far as its target.
+FORWARD: tuple[Stage, ...] = (*PIPELINE, Stage.CLOSED, Stage.OPERATING)
 
 
 @dataclass(frozen=True, slots=True)
