@@ -162,8 +162,10 @@ class Unmet(BaseModel):
     kind: Literal["approval", "material", "check", "field"]
     requirement: str
     detail: str
-    field: str | None = None
-    check: str | None = None
+    # Keys that do not apply to the item's kind are left out, not sent as null, so the "why not?"
+    # preview and a refused transition render the same requirement identically.
+    field: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    check: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class TransitionOption(BaseModel):

@@ -39,7 +39,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         yield
         await app.state.database.dispose()
 
-    app = new_service_app(title="Cornerstone kernel", openapi_url="/kernel/v1/openapi.json", lifespan=lifespan)
+    app = new_service_app(title="Cornerstone kernel", openapi_url=None, lifespan=lifespan)
     app.include_router(deals_router)
     app.include_router(events_router)
 

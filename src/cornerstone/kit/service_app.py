@@ -14,7 +14,7 @@ from cornerstone.kit.problems import install_problem_handlers
 
 
 def new_service_app(
-    *, title: str, openapi_url: str, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]
+    *, title: str, openapi_url: str | None, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ) -> FastAPI:
     """A FastAPI app with RFC 9457 errors, request ids, access logs and the security headers.
 

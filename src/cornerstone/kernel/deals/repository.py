@@ -40,9 +40,13 @@ def encode_cursor(row: DealRow) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, deal_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        # Only the shape encode_cursor writes: anything else (e.g. `[1, 2]`) must be a 422, not a crash.
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
+            raise ValueError("not a [created_at, id] pair")
+        created_at, deal_id = decoded
         return as_utc(datetime.fromisoformat(created_at.replace("Z", "+00:00"))), str(deal_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed(
             "Invalid fields: query.cursor",
             extra={"errors": [{"field": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}]},

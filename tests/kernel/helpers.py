@@ -1,0 +1,255 @@
+"""Helpers for the kernel's tests: the specified edge table written out, a kernel client that
+mints its own service tokens, and direct (sync) access to the kernel database for test setup
+and for playing an attacker who can write to it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, create_engine, event, text, update
+from starlette.exceptions import StarletteDeprecationWarning
+
+from cornerstone.kernel.events.service import ChainReport, verify_chain
+from cornerstone.kernel.models import DealRow
+from cornerstone.kit.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sync_url
+from cornerstone.kit.service_auth import mint_service_token
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for the `httpx2` package and warns once, at import, when its TestClient
+    # falls back to `httpx` (the project's dependency). The client behaves the same either way.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+__all__ = [
+    "PIPELINE",
+    "ROLES",
+    "SPEC_EDGES",
+    "STAGES",
+    "KernelApi",
+    "KernelDb",
+    "TestClient",
+    "new_org_id",
+    "verify_org",
+]
+
+ROLES = ("admin", "gp", "analyst", "auditor", "lp", "external")
+
+STAGES = (
+    "intake",
+    "underwriting",
+    "ic_review",
+    "loi",
+    "psa",
+    "due_diligence",
+    "financing",
+    "closing",
+    "closed",
+    "operating",
+    "changed",
+    "distressed",
+    "exited",
+    "on_hold",
+    "dead",
+)
+
+# The acquisition pipeline: the stages a deal can be paused (on_hold) or killed (dead) from.
+PIPELINE = ("intake", "underwriting", "ic_review", "loi", "psa", "due_diligence", "financing", "closing")
+
+_LEADERSHIP = frozenset({"admin", "gp"})
+_DEAL_TEAM = frozenset({"admin", "gp", "analyst"})
+
+# ARCHITECTURE.md §2 and API.md, written out: every edge of the deal state machine and who may
+# request it. Kept independent of the kernel's own table so a slip there shows up as a test failure.
+SPEC_EDGES: dict[tuple[str, str], frozenset[str]] = {
+    ("intake", "underwriting"): _DEAL_TEAM,
+    ("underwriting", "ic_review"): _DEAL_TEAM,
+    ("ic_review", "loi"): _LEADERSHIP,
+    ("ic_review", "underwriting"): _LEADERSHIP,
+    ("loi", "psa"): _LEADERSHIP,
+    ("psa", "due_diligence"): _LEADERSHIP,
+    ("due_diligence", "financing"): _LEADERSHIP,
+    ("due_diligence", "loi"): _LEADERSHIP,
+    ("financing", "closing"): _LEADERSHIP,
+    ("closing", "closed"): _LEADERSHIP,
+    ("closed", "operating"): _LEADERSHIP,
+    ("operating", "changed"): _LEADERSHIP,
+    ("changed", "operating"): _LEADERSHIP,
+    ("operating", "distressed"): _LEADERSHIP,
+    ("changed", "distressed"): _LEADERSHIP,
+    ("distressed", "operating"): _LEADERSHIP,
+    ("operating", "exited"): _LEADERSHIP,
+    ("changed", "exited"): _LEADERSHIP,
+    ("distressed", "exited"): _LEADERSHIP,
+    **{(stage, "on_hold"): _LEADERSHIP for stage in PIPELINE},
+    **{(stage, "dead"): _LEADERSHIP for stage in PIPELINE},
+    **{("on_hold", stage): _LEADERSHIP for stage in PIPELINE},
+    ("on_hold", "dead"): _LEADERSHIP,
+    ("dead", "intake"): _LEADERSHIP,
+}
+
+
+def new_org_id() -> str:
+    """A fresh tenant: every test works in its own org and so sees nothing of any other test."""
+    return uuid.uuid4().hex
+
+
+class KernelApi:
+    """A kernel client (in-process ``TestClient`` or ``httpx.Client`` on a real server) minting service tokens."""
+
+    def __init__(self, http: httpx.Client, key: str) -> None:
+        self.http = http
+        self.key = key
+
+    def __enter__(self) -> KernelApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+
+    def headers(self, org_id: str, role: str = "admin", actor_id: str | None = None) -> dict[str, str]:
+        token = mint_service_token(self.key, org_id=org_id, actor_id=actor_id or f"user-{role}", actor_role=role)
+        return {"Authorization": f"Bearer {token}"}
+
+    @staticmethod
+    def deals_path(org_id: str, *rest: str) -> str:
+        return "/".join([f"/kernel/v1/orgs/{org_id}/deals", *rest])
+
+    def create_deal(self, org_id: str, *, role: str = "admin", **fields: Any) -> dict[str, Any]:
+        body = {"name": "Test Tower", "asset_class": "office", **fields}
+        response = self.http.post(self.deals_path(org_id), json=body, headers=self.headers(org_id, role))
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def get_deal(self, org_id: str, deal_id: str, *, role: str = "admin") -> httpx.Response:
+        return self.http.get(self.deals_path(org_id, deal_id), headers=self.headers(org_id, role))
+
+    def list_deals(self, org_id: str, *, role: str = "admin", **params: Any) -> httpx.Response:
+        return self.http.get(self.deals_path(org_id), params=params, headers=self.headers(org_id, role))
+
+    def transition(
+        self, org_id: str, deal_id: str, to: str, *, version: int, role: str = "admin", reason: str | None = None
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"to": to, "version": version}
+        if reason is not None:
+            body["reason"] = reason
+        return self.http.post(
+            self.deals_path(org_id, deal_id, "transitions"), json=body, headers=self.headers(org_id, role)
+        )
+
+    def options(self, org_id: str, deal_id: str, *, role: str = "admin") -> httpx.Response:
+        return self.http.get(self.deals_path(org_id, deal_id, "transitions"), headers=self.headers(org_id, role))
+
+    def events(self, org_id: str, *, subject_id: str | None = None) -> list[dict[str, Any]]:
+        """Every event of the org (or of one subject), following ``next_after`` to the end."""
+        items: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            params: dict[str, Any] = {"after": after, "limit": 1000}
+            if subject_id is not None:
+                params["subject_id"] = subject_id
+            response = self.http.get(
+                f"/kernel/v1/orgs/{org_id}/events", params=params, headers=self.headers(org_id, "auditor")
+            )
+            assert response.status_code == 200, response.text
+            page = response.json()
+            items.extend(page["items"])
+            if page["next_after"] is None:
+                return items
+            after = page["next_after"]
+
+
+def _sync_engine(url: str) -> Engine:
+    engine = create_engine(sync_url(url))
+    if is_sqlite(url):
+        # Take the transaction handling from the driver so that BEGIN is ours: DDL and DML in one
+        # `engine.begin()` block are then one SQLite transaction, as they are on PostgreSQL.
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+        @event.listens_for(engine, "begin")
+        def on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class KernelDb:
+    """Blocking access to the kernel database, for setup the API cannot do and for tampering."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = is_sqlite(url)
+        self.engine = _sync_engine(url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def force_stage(self, deal_id: str, stage: str, held_from: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text("UPDATE deals SET stage = :stage, held_from = :held_from WHERE id = :id"),
+                {"stage": stage, "held_from": held_from, "id": deal_id},
+            )
+            assert result.rowcount == 1
+
+    def set_created_at(self, deal_ids: list[str], created_at: datetime) -> None:
+        # Through the mapped column's type, so the value is stored in the format the kernel writes.
+        deals = DealRow.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(deals).where(deals.c.id.in_(deal_ids)).values(created_at=created_at))
+
+    def events(self, org_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, seq, payload, prev_hash, hash FROM events WHERE org_id = :org ORDER BY seq"),
+                {"org": org_id},
+            )
+            return [dict(row._mapping) for row in rows]
+
+    @contextmanager
+    def append_only_lifted(self) -> Iterator[Connection]:
+        """What an attacker with database access does: drop the append-only trigger(s), write, and
+        put the trigger back, all in one transaction (DDL is transactional on both backends), so no
+        other connection ever sees the table unprotected and a failure inside leaves it protected."""
+        with self.engine.begin() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("DROP TRIGGER events_no_update")
+                conn.exec_driver_sql("DROP TRIGGER events_no_delete")
+            else:
+                conn.exec_driver_sql("DROP TRIGGER events_append_only ON events")
+            yield conn
+            # The DDL of cornerstone.kit.migration_helpers.append_only("events").
+            if self.is_sqlite:
+                for verb in ("UPDATE", "DELETE"):
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER events_no_{verb.lower()} BEFORE {verb} ON events "
+                        "BEGIN SELECT RAISE(ABORT, 'events is append-only'); END"
+                    )
+            else:
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+                    "FOR EACH ROW EXECUTE FUNCTION events_append_only()"
+                )
+
+
+def verify_org(url: str, org_id: str) -> ChainReport:
+    """Run the kernel's own chain verification for one org, from a sync test."""
+
+    async def run() -> ChainReport:
+        database = Database(url)
+        try:
+            async with database.session() as session:
+                return await verify_chain(session, org_id)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
