@@ -190,6 +190,9 @@ def transition_options(row: DealRow, caller: ServiceCaller) -> list[TransitionOp
 
 async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: TransitionRequest) -> Deal:
     row = await read_deal(session, caller, deal_id)
+    if row.version != body.version:
+        # Checked first: a client acting on a stale view should reload, whatever it asked for.
+        raise VersionConflict(f"The deal is at version {row.version}, not {body.version}.")
     source = Stage(row.stage)
     edge = find_edge(source, body.to)
     if edge is None:
@@ -202,8 +205,6 @@ async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id:
             f"Your role cannot move a deal from `{source.value}` to `{body.to.value}`.",
             extra={"roles": sorted(edge.roles)},
         )
-    if row.version != body.version:
-        raise VersionConflict(f"The deal is at version {row.version}, not {body.version}.")
     unmet = evaluate_gate(edge, _gate_context(row, body.reason))
     if unmet:
         raise DealGuardFailed(
