@@ -16,9 +16,10 @@ import httpx
 from sqlalchemy import Connection, Engine, create_engine, event, text, update
 from starlette.exceptions import StarletteDeprecationWarning
 
-from cornerstone.kernel.events.service import ChainReport, verify_chain
+from cornerstone.kernel.events.service import verify_chain
 from cornerstone.kernel.models import DealRow
 from cornerstone.kit.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sync_url
+from cornerstone.kit.hashchain import ChainReport
 from cornerstone.kit.service_auth import mint_service_token
 
 with warnings.catch_warnings():

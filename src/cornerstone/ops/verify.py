@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from cornerstone.kernel.config import KernelSettings
-from cornerstone.kernel.events.service import ChainReport, orgs_with_events, verify_chain
+from cornerstone.kernel.events.service import orgs_with_events, verify_chain
 from cornerstone.kit.db import Database
+from cornerstone.kit.hashchain import ChainReport
 
 
 async def verify_kernel_chains(settings: KernelSettings, org_id: str | None = None) -> list[ChainReport]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import isoformat_utc
+from cornerstone.kit.hashchain import GENESIS_HASH, chain_hash
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "ChainedFields", "event_hash"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +44,4 @@ def event_hash(fields: ChainedFields) -> str:
         "prev_hash": fields.prev_hash,
         "created_at": isoformat_utc(fields.created_at),
     }
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+    return chain_hash(document)

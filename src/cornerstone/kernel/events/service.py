@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.events import Event
-from cornerstone.kernel.events.chain import GENESIS_HASH, ChainedFields, event_hash
+from cornerstone.kernel.events.chain import ChainedFields, event_hash
 from cornerstone.kernel.models import EventRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, utcnow
+from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, lock_chain, verify_rows
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.request_context import current_request_id
 from cornerstone.kit.service_auth import ServiceCaller
@@ -53,8 +53,7 @@ async def append_event(
     payload: dict[str, Any],
 ) -> EventRow:
     org_id = caller.org_id
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 0))"), {"org": org_id})
+    await lock_chain(session, "events", org_id)
     head = (
         await session.execute(
             select(EventRow.seq, EventRow.hash).where(EventRow.org_id == org_id).order_by(EventRow.seq.desc()).limit(1)
@@ -109,16 +108,6 @@ async def list_events(
     return list(result.scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    org_id: str
-    ok: bool
-    checked: int
-    first_bad_id: str | None = None
-    first_bad_seq: int | None = None
-    reason: str | None = None
-
-
 async def _rows_in_order(session: AsyncSession, org_id: str, batch: int = 1000) -> AsyncIterator[EventRow]:
     after = 0
     while True:
@@ -132,25 +121,7 @@ async def _rows_in_order(session: AsyncSession, org_id: str, batch: int = 1000) 
 
 async def verify_chain(session: AsyncSession, org_id: str) -> ChainReport:
     """Recompute every hash from the stored fields and check every link and sequence number."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    async for row in _rows_in_order(session, org_id):
-        reason = None
-        if row.seq != expected_seq:
-            reason = f"sequence gap: expected {expected_seq}, found {row.seq}"
-        elif row.prev_hash != expected_prev:
-            reason = "prev_hash does not match the previous event's hash"
-        elif event_hash(_chained_fields(row)) != row.hash:
-            reason = "stored hash does not match the recomputed hash of the stored fields"
-        if reason:
-            return ChainReport(
-                org_id=org_id, ok=False, checked=checked, first_bad_id=row.id, first_bad_seq=row.seq, reason=reason
-            )
-        checked += 1
-        expected_prev = row.hash
-        expected_seq += 1
-    return ChainReport(org_id=org_id, ok=True, checked=checked)
+    return await verify_rows(org_id, _rows_in_order(session, org_id), lambda row: event_hash(_chained_fields(row)))
 
 
 async def orgs_with_events(session: AsyncSession) -> list[str]:
