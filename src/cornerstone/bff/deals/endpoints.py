@@ -25,7 +25,10 @@ router = APIRouter(prefix="/api/deals", tags=["deals"])
 Reader = Annotated[Principal, Depends(require(Permission.DEALS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.DEALS_WRITE))]
 Mover = Annotated[Principal, Depends(require(Permission.DEALS_TRANSITION))]
-DealId = Annotated[str, Path(max_length=64)]
+# The id is put into the kernel's URL path, so it is limited to characters that cannot change
+# that URL: `?`, `#`, `%` or a `.`/`..` segment would otherwise retarget the kernel call
+# (another route, a query string, a trailing-slash redirect the client cannot parse).
+DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.get("", response_model=DealPage)

@@ -1,0 +1,169 @@
+"""Shared assertions and small API helpers for the integration and BFF service tests."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import fastapi.routing
+import httpx
+import structlog
+from fastapi.routing import APIRoute
+
+from cornerstone.bff.app import create_app
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+# API.md, cross-cutting rules: on every response, errors included.
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "Strict-Transport-Security",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Cache-Control",
+)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """``response`` is an RFC 9457 problem with ``status`` (and ``code``); returns the parsed body."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:2000]}"
+    assert response.headers["content-type"] == "application/problem+json", response.headers.get("content-type")
+    body = response.json()
+    assert isinstance(body, dict), body
+    missing = PROBLEM_KEYS - body.keys()
+    assert not missing, f"problem body lacks {missing}: {body}"
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def assert_validation_problem(response: httpx.Response, *fields: str) -> dict[str, Any]:
+    """A 422 ``VALIDATION_ERROR`` whose ``errors[].field`` names every one of ``fields``."""
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    named = {error["field"] for error in body["errors"]}
+    for name in fields:
+        assert name in named, f"{name!r} not among the fields named by the 422: {sorted(named)}"
+    return body
+
+
+def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
+    body = assert_problem(response, 401, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"] == "Bearer"
+    return body
+
+
+def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "request_id"}
+
+
+def list_all_deals(client: httpx.Client, limit: int = 200, **params: Any) -> list[dict[str, Any]]:
+    """Every deal the caller can list, following ``next_cursor`` to the end."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get("/api/deals", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("pagination did not end")
+
+
+def get_deal(client: httpx.Client, deal_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/deals/{deal_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def deal_history(client: httpx.Client, deal_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/deals/{deal_id}/history", params={"limit": 200})
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One FastAPI route of the BFF as it is mounted (router prefixes applied)."""
+
+    path: str
+    methods: frozenset[str]
+    takes_body: bool
+
+
+@functools.cache
+def bff_api_routes() -> tuple[ApiRoute, ...]:
+    """Every ``APIRoute`` of the BFF as its router really has it (the app is built, never started).
+
+    FastAPI >= 0.16x keeps included routers as lazy branches in ``app.routes``;
+    ``iter_route_contexts`` flattens them (older versions list the routes directly).
+    Building the app configures logging for a server process; the test process's own
+    logging and structlog setup are put back afterwards.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    structlog_config = structlog.get_config()
+    try:
+        app = create_app()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**structlog_config)
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    contexts: list[Any] = list(iter_contexts(app.routes)) if iter_contexts else list(app.routes)
+    routes = []
+    for context in contexts:
+        original = getattr(context, "original_route", context)
+        if isinstance(original, APIRoute):
+            routes.append(ApiRoute(context.path, frozenset(context.methods), context.body_field is not None))
+    assert routes, "the BFF app has no API routes: the route walkers would prove nothing"
+    return tuple(routes)
+
+
+def route_calls(path_prefix: str) -> list[tuple[str, str]]:
+    """Every ``(method, path template)`` of the BFF whose path starts with ``path_prefix``."""
+    calls = [
+        (method, route.path)
+        for route in bff_api_routes()
+        if route.path.startswith(path_prefix)
+        for method in sorted(route.methods)
+        if method not in {"HEAD", "OPTIONS"}
+    ]
+    assert calls, f"no BFF route under {path_prefix}"
+    return calls
+
+
+# A body each write route accepts, so a call reaches authorization and the kernel instead of
+# stopping at validation. A new route with a body must be added here (the walkers fail until it is).
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/deals"): {"name": "Route Walk Plaza", "asset_class": "office"},
+    ("PATCH", "/api/deals/{deal_id}"): {"name": "x", "version": 1},
+    ("POST", "/api/deals/{deal_id}/transitions"): {"to": "underwriting", "version": 1},
+}
+
+
+def body_for(method: str, path: str) -> dict[str, Any] | None:
+    """The valid body for a route that takes one, ``None`` for a route that takes none."""
+    route = next(r for r in bff_api_routes() if r.path == path and method in r.methods)
+    if not route.takes_body:
+        return None
+    assert (method, path) in VALID_BODIES, f"add a valid body for {method} {path} to VALID_BODIES in {__file__}"
+    return VALID_BODIES[(method, path)]
+
+
+def call_route(client: httpx.Client, method: str, path: str, **path_params: str) -> httpx.Response:
+    """Call the route ``method path`` with ``path_params`` filled in and its valid body, if any."""
+    body = body_for(method, path)
+    url = path.format(**path_params)
+    return client.request(method, url, json=body) if body is not None else client.request(method, url)
