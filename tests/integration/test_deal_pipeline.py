@@ -72,3 +72,18 @@ def test_gp_walks_a_deal_from_intake_to_ic_review_and_through_a_hold(org: Org) -
             "ic_review",
         ]
         assert history[2]["payload"]["changes"] == {"purchase_price": {"from": None, "to": 4_250_000_000}}
+
+
+def test_a_patch_that_changes_nothing_keeps_the_version_and_records_no_event(org: Org) -> None:
+    with org.client("analyst") as analyst:
+        deal = create_deal(analyst, name="Quiet Tower", units=10)
+        same = analyst.patch(f"/api/deals/{deal['id']}", json={"units": 10, "version": 1})
+        assert same.status_code == 200, same.text
+        assert same.json()["version"] == 1
+        empty = analyst.patch(f"/api/deals/{deal['id']}", json={"version": 1})
+        assert empty.json()["version"] == 1
+        history = analyst.get(f"/api/deals/{deal['id']}/history").json()["items"]
+        assert [event["type"] for event in history] == ["deal.created"]
+        stale = analyst.patch(f"/api/deals/{deal['id']}", json={"version": 7})
+        assert stale.status_code == 409
+        assert stale.json()["code"] == "VERSION_CONFLICT"

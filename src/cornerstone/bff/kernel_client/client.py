@@ -91,7 +91,7 @@ class KernelClient:
         except httpx.TransportError as exc:
             log.warning("kernel_unreachable", method=method, path=path, error=type(exc).__name__)
             raise self._unavailable() from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code < 200 or 300 <= response.status_code < 400:
             log.warning("kernel_failed", method=method, path=path, status=response.status_code)
             raise self._unavailable()
         if response.status_code >= 400:
@@ -104,7 +104,11 @@ class KernelClient:
                 log.error("kernel_rejected_service_credential")
                 raise self._unavailable()
             raise KernelAnswer(response.status_code, body if isinstance(body, dict) else {})
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            log.warning("kernel_answer_not_json", method=method, path=path, status=response.status_code)
+            raise self._unavailable() from None
 
     async def ready(self) -> bool:
         try:

@@ -137,6 +137,8 @@ async def update_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str
         raise VersionConflict(f"The deal is at version {row.version}, not {body.version}.")
     before = _snapshot(row)
     values = _columns(body.changes())
+    if all(getattr(row, name) == value for name, value in values.items()):
+        return to_contract(row)  # nothing would change: no new version, no event
     values["updated_at"] = utcnow()
     if not await repository.compare_and_set(session, caller, deal_id, body.version, values):
         raise VersionConflict("The deal was changed by someone else; reload it and try again.")
