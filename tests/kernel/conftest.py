@@ -36,7 +36,7 @@ def kernel(databases: Databases) -> Iterator[KernelApi]:
     """The kernel app in-process (its lifespan runs), on this backend's migrated database."""
     key = secrets.token_urlsafe(32)
     settings = KernelSettings(
-        kernel_database_url=databases.kernel_url, service_key=key, data_dir=databases.data_dir, log_level="WARNING"
+        kernel_database_url=databases.kernel_app_url, service_key=key, data_dir=databases.data_dir, log_level="WARNING"
     )
     with TestClient(create_app(settings)) as client:
         yield KernelApi(client, key)

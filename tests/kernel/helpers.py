@@ -7,20 +7,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, create_engine, event, text, update
+from sqlalchemy import Connection, text, update
 from starlette.exceptions import StarletteDeprecationWarning
 
 from cornerstone.kernel.events.service import verify_chain
 from cornerstone.kernel.models import DealRow
-from cornerstone.kit.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sync_url
+from cornerstone.kit.db import Database, is_sqlite
 from cornerstone.kit.hashchain import ChainReport
 from cornerstone.kit.service_auth import mint_service_token
+from tests.support import append_only_lifted, sync_engine
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the `httpx2` package and warns once, at import, when its TestClient
@@ -166,30 +166,13 @@ class KernelApi:
             after = page["next_after"]
 
 
-def _sync_engine(url: str) -> Engine:
-    engine = create_engine(sync_url(url))
-    if is_sqlite(url):
-        # Take the transaction handling from the driver so that BEGIN is ours: DDL and DML in one
-        # `engine.begin()` block are then one SQLite transaction, as they are on PostgreSQL.
-        @event.listens_for(engine, "connect")
-        def on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-            dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-
-        @event.listens_for(engine, "begin")
-        def on_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
 class KernelDb:
     """Blocking access to the kernel database, for setup the API cannot do and for tampering."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
-        self.engine = _sync_engine(url)
+        self.engine = sync_engine(url)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -216,30 +199,8 @@ class KernelDb:
             )
             return [dict(row._mapping) for row in rows]
 
-    @contextmanager
-    def append_only_lifted(self) -> Iterator[Connection]:
-        """What an attacker with database access does: drop the append-only trigger(s), write, and
-        put the trigger back, all in one transaction (DDL is transactional on both backends), so no
-        other connection ever sees the table unprotected and a failure inside leaves it protected."""
-        with self.engine.begin() as conn:
-            if self.is_sqlite:
-                conn.exec_driver_sql("DROP TRIGGER events_no_update")
-                conn.exec_driver_sql("DROP TRIGGER events_no_delete")
-            else:
-                conn.exec_driver_sql("DROP TRIGGER events_append_only ON events")
-            yield conn
-            # The DDL of cornerstone.kit.migration_helpers.append_only("events").
-            if self.is_sqlite:
-                for verb in ("UPDATE", "DELETE"):
-                    conn.exec_driver_sql(
-                        f"CREATE TRIGGER events_no_{verb.lower()} BEFORE {verb} ON events "
-                        "BEGIN SELECT RAISE(ABORT, 'events is append-only'); END"
-                    )
-            else:
-                conn.exec_driver_sql(
-                    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
-                    "FOR EACH ROW EXECUTE FUNCTION events_append_only()"
-                )
+    def append_only_lifted(self) -> AbstractContextManager[Connection]:
+        return append_only_lifted(self.engine, "events")
 
 
 def verify_org(url: str, org_id: str) -> ChainReport:
@@ -248,7 +209,7 @@ def verify_org(url: str, org_id: str) -> ChainReport:
     async def run() -> ChainReport:
         database = Database(url)
         try:
-            async with database.session() as session:
+            async with database.session(org_id=org_id) as session:
                 return await verify_chain(session, org_id)
         finally:
             await database.dispose()

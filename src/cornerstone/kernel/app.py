@@ -24,7 +24,7 @@ log = structlog.get_logger("cornerstone.kernel")
 
 
 def migrate(settings: KernelSettings) -> None:
-    run_migrations(settings.resolved_kernel_database_url(), MIGRATIONS)
+    run_migrations(settings.resolved_kernel_migration_database_url(), MIGRATIONS)
 
 
 def create_app(settings: KernelSettings | None = None) -> FastAPI:

@@ -4,6 +4,16 @@ SQLite runs in WAL mode with ``foreign_keys=ON`` and a busy timeout. Writes on S
 open their transaction with ``BEGIN IMMEDIATE`` so two writers queue on the lock
 instead of failing half-way with a stale snapshot; reads use a deferred ``BEGIN``.
 PostgreSQL is reached through psycopg 3, for the app (async) and migrations (sync).
+
+Tenancy underneath the application (PostgreSQL): every tenant table has row-level security
+(``kit.migration_helpers.tenant_table``) keyed on the transaction-local setting ``app.org_id``.
+``Database.session(org_id=...)`` sets it with ``set_config(..., true)`` as the first statement
+of the unit of work, so an unscoped query sees the caller's org and nothing else, and a
+session with no scope sees no tenant row at all. Two narrow exceptions exist, each keyed on a
+setting of its own: ``sign_in_email`` (the one ``users`` row with that email, for sign-in) and
+``all_orgs`` (read-only listings across orgs, honoured only for the tables' owner, i.e. the
+operator commands on the migration URL). SQLite has no row-level security: the same calls are
+accepted and the application-level scoping in the repositories is the only wall there.
 """
 
 from __future__ import annotations
@@ -11,11 +21,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -30,6 +39,27 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Transaction-local settings the row-level security policies read (see migration_helpers).
+ORG_SETTING = "app.org_id"
+SIGN_IN_EMAIL_SETTING = "app.sign_in_email"
+ALL_ORGS_SETTING = "app.all_orgs"
+
+# On PostgreSQL: may the connected role read across orgs? Only the tables' owner (or a member of
+# it) has the ``operator_read`` policy; superusers and BYPASSRLS roles skip policies altogether.
+_CAN_READ_ALL_ORGS = text(
+    """
+    SELECT NOT EXISTS (
+        SELECT 1 FROM pg_class c
+        WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relrowsecurity
+          AND NOT pg_has_role(current_user, c.relowner, 'USAGE')
+    ) OR (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)
+    """
+)
+
+
+class CrossOrgReadRefused(RuntimeError):
+    """``all_orgs=True`` on a connection whose role the ``operator_read`` policies do not cover."""
 
 
 def new_metadata() -> MetaData:
@@ -107,10 +137,33 @@ class Database:
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager
-    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends normally, rolls back on any error."""
+    async def session(
+        self,
+        *,
+        write: bool = False,
+        org_id: str | None = None,
+        sign_in_email: str | None = None,
+        all_orgs: bool = False,
+    ) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends normally, rolls back on any error.
+
+        At most one scope: ``org_id`` (the tenant every statement is confined to), or
+        ``sign_in_email`` (read the one user with that email: sign-in, before any org is
+        known), or ``all_orgs`` (read-only, owner role only: operator listings). With none,
+        PostgreSQL shows no tenant rows at all. On SQLite the scope is accepted and ignored.
+        """
+        setting = _scope_setting(write=write, org_id=org_id, sign_in_email=sign_in_email, all_orgs=all_orgs)
         maker = self._write_sessions if write else self._read_sessions
         async with maker() as session, session.begin():
+            if setting is not None and not self.is_sqlite:
+                name, value = setting
+                # Transaction-local (is_local = true): it ends with the unit of work, so a pooled
+                # connection never carries one request's org into the next.
+                await session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+                if all_orgs and not (await session.execute(_CAN_READ_ALL_ORGS)).scalar():
+                    raise CrossOrgReadRefused(
+                        "reading across orgs needs the role that owns the tables: use the migration database URL"
+                    )
             yield session
 
     async def ping(self) -> None:
@@ -121,6 +174,27 @@ class Database:
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
+
+
+def _scope_setting(
+    *, write: bool, org_id: str | None, sign_in_email: str | None, all_orgs: bool
+) -> tuple[str, str] | None:
+    chosen = [scope for scope in (org_id is not None, sign_in_email is not None, all_orgs) if scope]
+    if len(chosen) > 1:
+        raise ValueError("a session has at most one scope: org_id, sign_in_email or all_orgs")
+    if org_id is not None:
+        if not org_id:
+            raise ValueError("org_id must not be empty")
+        return ORG_SETTING, org_id
+    if sign_in_email is not None:
+        if write:
+            raise ValueError("a sign-in lookup reads only")
+        return SIGN_IN_EMAIL_SETTING, sign_in_email
+    if all_orgs:
+        if write:
+            raise ValueError("all_orgs reads only: writes are always scoped to one org")
+        return ALL_ORGS_SETTING, "on"
+    return None
 
 
 def run_migrations(url: str, script_location: Path) -> None:
@@ -135,8 +209,15 @@ def run_migrations(url: str, script_location: Path) -> None:
     command.upgrade(config, "head")
 
 
-def run_alembic_env(target_metadata: MetaData) -> None:
-    """The body of each service's migrations/env.py: online migrations on a blocking connection."""
+APP_ROLE_OPTION = "cornerstone_app_role"
+
+
+def run_alembic_env(target_metadata: MetaData, *, app_role: str) -> None:
+    """The body of each service's migrations/env.py: online migrations on a blocking connection.
+
+    ``app_role`` is the group role the service's runtime login role belongs to; migrations
+    grant it exactly the privileges the service needs (``migration_helpers.tenant_table``).
+    """
     from alembic import context
     from sqlalchemy import create_engine
 
@@ -158,26 +239,8 @@ def run_alembic_env(target_metadata: MetaData) -> None:
             target_metadata=target_metadata,
             render_as_batch=is_sqlite(url),
             compare_type=True,
+            cornerstone_app_role=app_role,  # APP_ROLE_OPTION, read by migration_helpers
         )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
-
-
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.session() as session:
-        yield session
-
-
-async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.session(write=True) as session:
-        yield session
-
-
-# Request-scoped units of work over ``app.state.database``. scope="function": the commit
-# happens when the endpoint returns, before the response is sent, so a client never sees
-# success for a write that did not commit.
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]

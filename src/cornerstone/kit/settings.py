@@ -28,6 +28,16 @@ class CommonSettings(BaseSettings):
     bff_database_url: str | None = Field(
         default=None, description="BFF database; default sqlite file `<data_dir>/bff.sqlite3`."
     )
+    kernel_migration_database_url: str | None = Field(
+        default=None,
+        description="Kernel database as the role that owns its tables: migrations and operator commands; "
+        "default the kernel database URL.",
+    )
+    bff_migration_database_url: str | None = Field(
+        default=None,
+        description="BFF database as the role that owns its tables: migrations and operator commands; "
+        "default the BFF database URL.",
+    )
 
     def resolved_service_key(self) -> str:
         return load_or_create_secret(self.data_dir, "service_key", self.service_key)
@@ -37,3 +47,9 @@ class CommonSettings(BaseSettings):
 
     def resolved_bff_database_url(self) -> str:
         return self.bff_database_url or f"sqlite:///{(self.data_dir / 'bff.sqlite3').resolve()}"
+
+    def resolved_kernel_migration_database_url(self) -> str:
+        return self.kernel_migration_database_url or self.resolved_kernel_database_url()
+
+    def resolved_bff_migration_database_url(self) -> str:
+        return self.bff_migration_database_url or self.resolved_bff_database_url()

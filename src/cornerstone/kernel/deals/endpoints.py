@@ -17,7 +17,7 @@ from cornerstone.contracts.deals import (
 )
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.deals import repository, service
-from cornerstone.kit.db import ReadSession, WriteSession
+from cornerstone.kernel.sessions import ReadSession, WriteSession
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/deals", tags=["deals"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from cornerstone.contracts.events import EventPage
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.events import service
-from cornerstone.kit.db import ReadSession
+from cornerstone.kernel.sessions import ReadSession
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/events", tags=["events"])
 
