@@ -1,0 +1,226 @@
+"""What the security perimeter costs an authenticated read.
+
+Starts one real kernel and two BFFs as subprocesses, set up identically (same settings, same
+databases, same kernel, same uvicorn) except that one is built with ``create_app(perimeter=True)``
+(client address, CORS, rate limits, CSRF, body limits) and the other with ``perimeter=False``.
+Then, in the same run, drives ``GET /api/deals/{id}`` with one user's bearer token through each,
+``--requests`` requests from ``--concurrency`` concurrent clients, alternating for ``--rounds``
+rounds after a warm-up, and prints requests/s, p50 and p99 of each and the throughput ratio.
+
+The limiter counts every request (a per-user quota far above the load, so nothing is refused):
+what is measured is the work it does, not refusals. ``--redis-url`` counts in Redis instead of
+memory.
+
+    .venv/bin/python bench/perimeter.py [--requests 2000] [--concurrency 16] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+TARGET_COST = 0.15
+PASSWORD = secrets.token_urlsafe(16)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+@dataclass
+class Round:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    failures: dict[int, int]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+async def _drive(url: str, token: str, path: str, total: int, concurrency: int) -> Round:
+    latencies: list[float] = []
+    failures: dict[int, int] = {}
+    pending = iter(range(total))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30.0
+    ) as client:
+
+        async def one_client() -> None:
+            for _ in pending:
+                started = time.perf_counter()
+                response = await client.get(path)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    failures[response.status_code] = failures.get(response.status_code, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Round(total, elapsed, latencies, failures)
+
+
+def serve(perimeter: bool, port: int) -> None:
+    """Child process: one BFF, built with or without the perimeter, under uvicorn."""
+    from cornerstone.bff.app import create_app
+    from cornerstone.bff.config import BffSettings
+    from cornerstone.kit.service_app import serve as serve_app
+
+    serve_app(create_app(BffSettings(), perimeter=perimeter), "127.0.0.1", port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--redis-url", default=None, help="count in Redis (e.g. redis://127.0.0.1:6379/15)")
+    parser.add_argument("--log-level", default="INFO", help="BFF and kernel log level (INFO: one line per request)")
+    parser.add_argument("--serve", choices=["with", "without"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve == "with", args.port)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
+        data_dir = Path(tmp)
+        kernel_port, with_port, without_port = _free_port(), _free_port(), _free_port()
+        env = {
+            **os.environ,
+            "CORNERSTONE_DATA_DIR": str(data_dir),
+            "CORNERSTONE_SERVICE_KEY": secrets.token_urlsafe(32),
+            "CORNERSTONE_JWT_SIGNING_KEY": secrets.token_urlsafe(32),
+            "CORNERSTONE_KERNEL_URL": f"http://127.0.0.1:{kernel_port}",
+            "CORNERSTONE_LOG_LEVEL": args.log_level,
+            "CORNERSTONE_RATE_LIMIT_PER_MINUTE": "100000000",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if args.redis_url:
+            env["CORNERSTONE_REDIS_URL"] = args.redis_url
+            env["CORNERSTONE_REDIS_KEY_PREFIX"] = f"cs-bench-{secrets.token_hex(4)}"
+        cli = [sys.executable, "-m", "cornerstone"]
+        _run([*cli, "migrate"], env)
+        org = ["org", "create", "--name", "Bench Capital", "--admin-email", "bench@example.test"]
+        _run([*cli, *org, "--password", PASSWORD], env)
+        me = [sys.executable, str(Path(__file__).resolve()), "--serve"]
+        with (
+            _process([*cli, "kernel", "--port", str(kernel_port)], env, kernel_port, data_dir / "kernel.log"),
+            _process([*me, "with", "--port", str(with_port)], env, with_port, data_dir / "with.log") as with_url,
+            _process(
+                [*me, "without", "--port", str(without_port)], env, without_port, data_dir / "without.log"
+            ) as without_url,
+        ):
+            token = httpx.post(
+                f"{with_url}/api/auth/token", json={"email": "bench@example.test", "password": PASSWORD}
+            ).json()["access_token"]
+            deal = httpx.post(
+                f"{with_url}/api/deals",
+                json={"name": "Bench Tower", "asset_class": "office", "units": 120},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+            path = f"/api/deals/{deal['id']}"
+            probe = httpx.get(f"{with_url}{path}", headers={"Authorization": f"Bearer {token}"})
+            assert "ratelimit" in probe.headers, "the perimeter BFF must carry the rate-limit fields"
+            bare = httpx.get(f"{without_url}{path}", headers={"Authorization": f"Bearer {token}"})
+            assert "ratelimit" not in bare.headers, "the bare BFF must not run the perimeter"
+
+            print(
+                f"GET {'/api/deals/{id}'} as one signed-in user: {args.requests} requests x {args.concurrency} "
+                f"concurrent clients, {args.rounds} alternating rounds after {args.warmup} warm-up requests each; "
+                f"SQLite, kernel subprocess, counters in {'Redis' if args.redis_url else 'memory'}, "
+                f"log level {args.log_level}, {os.cpu_count()} CPUs"
+            )
+            variants = {"without perimeter": without_url, "with perimeter": with_url}
+            for url in variants.values():
+                asyncio.run(_drive(url, token, path, args.warmup, args.concurrency))
+            rounds: dict[str, list[Round]] = {name: [] for name in variants}
+            for number in range(1, args.rounds + 1):
+                order = list(variants.items()) if number % 2 else list(reversed(variants.items()))
+                for name, url in order:
+                    result = asyncio.run(_drive(url, token, path, args.requests, args.concurrency))
+                    rounds[name].append(result)
+                    print(
+                        f"  round {number}  {name:<18} {result.rate:8.1f} req/s   "
+                        f"p50 {result.percentile(0.50):6.2f} ms   p99 {result.percentile(0.99):6.2f} ms"
+                        + (f"   non-200: {result.failures}" if result.failures else "")
+                    )
+
+    print("median over rounds:")
+    summary: dict[str, tuple[float, float, float]] = {}
+    for name, results in rounds.items():
+        rate = statistics.median(r.rate for r in results)
+        p50 = statistics.median(r.percentile(0.50) for r in results)
+        p99 = statistics.median(r.percentile(0.99) for r in results)
+        summary[name] = (rate, p50, p99)
+        print(f"  {name:<18} {rate:8.1f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
+    ratio = summary["with perimeter"][0] / summary["without perimeter"][0]
+    cost = 1 - ratio
+    verdict = "within" if cost <= TARGET_COST else "OVER"
+    print(
+        f"throughput with/without: {ratio:.3f} -> the perimeter costs {cost * 100:.1f} % of read throughput "
+        f"({verdict} the {TARGET_COST * 100:.0f} % target)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Request bodies: a size limit enforced while the body streams in, and a JSON complexity limit.
+
+Size: a declared ``Content-Length`` over the limit is refused at once, before a byte of the body
+is read; a body without one (chunked) is counted as it arrives and refused as soon as it passes
+the limit, without waiting for the rest. Either way the answer is a 413 problem and the
+connection is closed. An accepted body (at most the limit, so bounded memory) is handed on
+unchanged to the application.
+
+JSON: before the application parses a JSON body, its nesting depth and its total number of
+object keys are checked; too deep or too many is a 422 problem naming ``body``, never a
+``RecursionError`` or a response that echoes thousands of field names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cornerstone.kit.problems import AppError, BadRequest, ValidationFailed, app_error_response
+from cornerstone.kit.route_lookup import annotate_route
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    title = "Payload too large"
+
+
+def _json_content_type(content_type: str | None) -> bool:
+    """What FastAPI parses as JSON: no content type, ``application/json`` or ``application/*+json``."""
+    if not content_type:
+        return True
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def json_complexity_problem(value: Any, *, max_depth: int, max_keys: int) -> tuple[str, str] | None:
+    """Why ``value`` (a parsed JSON document) is too complex, as ``(kind, detail)``, or ``None``.
+    Depth counts containers: ``[]`` is 1, ``{"a": [1]}`` is 2. Walks iteratively (no stack cost)."""
+    keys = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+            keys += len(node)
+            if keys > max_keys:
+                return "json_too_many_keys", f"The JSON body has more than {max_keys} object keys."
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            return "json_too_deep", f"The JSON body is nested deeper than {max_depth} levels."
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return None
+
+
+def _too_complex(kind: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, extra={"errors": [{"field": "body", "message": detail, "type": kind}]})
+
+
+class RequestBodyMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, max_json_keys: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.max_json_keys = max_json_keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        content_length: str | None = None
+        content_type: str | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                content_length = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"transfer-encoding":
+                chunked = True
+        if content_length is not None:
+            if not content_length.strip().isdigit():
+                await self._refuse(scope, receive, send, BadRequest("The Content-Length header is not a number."))
+                return
+            if int(content_length) > self.max_body_bytes:
+                await self._refuse(scope, receive, send, self._too_large())
+                return
+            if int(content_length) == 0 and not chunked:
+                await self.app(scope, receive, send)
+                return
+        elif not chunked:
+            await self.app(scope, receive, send)
+            return
+
+        chunks: list[bytes] = []
+        received = 0
+        disconnected: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                disconnected = message
+                break
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body_bytes:
+                await self._refuse(scope, receive, send, self._too_large())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+
+        if disconnected is None and body and _json_content_type(content_type):
+            problem = self._json_problem(body)
+            if problem is not None:
+                await self._refuse(scope, receive, send, problem)
+                return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                if disconnected is not None:
+                    return disconnected
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body is larger than {self.max_body_bytes} bytes.")
+
+    def _json_problem(self, body: bytes) -> ValidationFailed | None:
+        try:
+            document = json.loads(body)
+        except RecursionError:
+            return _too_complex("json_too_deep", f"The JSON body is nested deeper than {self.max_json_depth} levels.")
+        except ValueError:
+            return None  # not JSON: the application's own parser answers with its 422
+        problem = json_complexity_problem(document, max_depth=self.max_json_depth, max_keys=self.max_json_keys)
+        return _too_complex(*problem) if problem is not None else None
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: AppError) -> None:
+        annotate_route(scope)
+        response = app_error_response(error)
+        if isinstance(error, PayloadTooLarge):
+            # The rest of the body is never read: the connection cannot be reused.
+            response.headers["Connection"] = "close"
+        await response(scope, receive, send)
