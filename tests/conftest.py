@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,11 @@ def _backends(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgres: PostgreSQL-only (row-level security): runs on the postgres backend, skipped when PostgreSQL "
+        "is not part of the run (never under CI=true, which requires it)",
+    )
     backends = _backends(config)
     config.stash[_BACKENDS] = backends
     if "postgres" in backends and not postgres_available():
@@ -47,8 +53,16 @@ _BACKENDS = pytest.StashKey[list[str]]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", metafunc.config.stash[_BACKENDS], indirect=True, scope="session")
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends: list[Any] = list(metafunc.config.stash[_BACKENDS])
+    if metafunc.definition.get_closest_marker("postgres") is not None:
+        backends = [name for name in backends if name == "postgres"] or [
+            pytest.param(
+                "postgres", marks=pytest.mark.skip(reason="PostgreSQL is not part of this run (--db / not reachable)")
+            )
+        ]
+    metafunc.parametrize("backend", backends, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,15 @@ from typing import Any
 
 import httpx
 import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 from cornerstone.bff.app import MIGRATIONS as BFF_MIGRATIONS
 from cornerstone.bff.config import BffSettings
+from cornerstone.bff.migrations import DATABASE_APP_ROLE as BFF_APP_ROLE
 from cornerstone.kernel.app import MIGRATIONS as KERNEL_MIGRATIONS
-from cornerstone.kit.db import run_migrations
+from cornerstone.kernel.migrations import DATABASE_APP_ROLE as KERNEL_APP_ROLE
+from cornerstone.kit.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, run_migrations, sync_url
 from cornerstone.ops.orgs import create_org_in
 
 PG_ADMIN_DSN = os.environ.get("CORNERSTONE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -61,36 +65,125 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def sync_engine(url: str) -> Engine:
+    """A blocking engine on a service database, for setup the API cannot do and for tampering."""
+    engine = create_engine(sync_url(url))
+    if is_sqlite(url):
+        # Take the transaction handling from the driver so that BEGIN is ours: DDL and DML in one
+        # `engine.begin()` block are then one SQLite transaction, as they are on PostgreSQL.
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+        @event.listens_for(engine, "begin")
+        def on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def append_only_lifted(engine: Engine, table: str) -> Iterator[Connection]:
+    """What an attacker with database access does: drop the append-only trigger(s) of ``table``,
+    write, and put the trigger back, all in one transaction (DDL is transactional on both
+    backends), so no other connection ever sees the table unprotected."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as conn:
+        if sqlite:
+            conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
+            conn.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
+        else:
+            conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only ON {table}")
+        yield conn
+        # The DDL of cornerstone.kit.migration_helpers.append_only(table).
+        if sqlite:
+            for verb in ("UPDATE", "DELETE"):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                )
+        else:
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+            )
+
+
 @dataclass
 class Databases:
-    """A kernel and a BFF database for one backend, migrated with the real migrations."""
+    """A kernel and a BFF database for one backend, migrated with the real migrations.
+
+    On PostgreSQL each run creates its own databases and roles (unique names, dropped at the end):
+
+    - ``kernel_app_url`` / ``bff_app_url``: what the services connect as. Login roles in the
+      groups ``cornerstone_kernel_app`` / ``cornerstone_bff_app``; they own nothing, so
+      row-level security binds them.
+    - ``kernel_owner_url`` / ``bff_owner_url``: the role that owns the databases and tables; it
+      runs the migrations and the operator commands (``*_MIGRATION_DATABASE_URL``).
+    - ``kernel_url`` / ``bff_url``: the superuser, for setup the API cannot do and for playing an
+      attacker with full database access (superusers bypass row-level security).
+
+    On SQLite all three are the same file.
+    """
 
     backend: str
     kernel_url: str
     bff_url: str
     data_dir: Path
+    kernel_owner_url: str
+    bff_owner_url: str
+    kernel_app_url: str
+    bff_app_url: str
     _pg_names: list[str] = field(default_factory=list)
+    _pg_roles: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, backend: str, data_dir: Path) -> Databases:
         data_dir.mkdir(parents=True, exist_ok=True)
         if backend == "sqlite":
-            dbs = cls(
-                backend,
-                f"sqlite:///{data_dir / 'kernel.sqlite3'}",
-                f"sqlite:///{data_dir / 'bff.sqlite3'}",
-                data_dir,
-            )
+            kernel = f"sqlite:///{data_dir / 'kernel.sqlite3'}"
+            bff = f"sqlite:///{data_dir / 'bff.sqlite3'}"
+            dbs = cls(backend, kernel, bff, data_dir, kernel, bff, kernel, bff)
         else:
-            suffix = uuid.uuid4().hex[:10]
-            names = [f"cs_test_kernel_{suffix}", f"cs_test_bff_{suffix}"]
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                for name in names:
-                    conn.execute(f'CREATE DATABASE "{name}"')
-            dbs = cls(backend, f"{PG_URL_BASE}/{names[0]}", f"{PG_URL_BASE}/{names[1]}", data_dir, names)
-        run_migrations(dbs.kernel_url, KERNEL_MIGRATIONS)
-        run_migrations(dbs.bff_url, BFF_MIGRATIONS)
+            dbs = cls._create_postgres(backend, data_dir)
+        run_migrations(dbs.kernel_owner_url, KERNEL_MIGRATIONS)
+        run_migrations(dbs.bff_owner_url, BFF_MIGRATIONS)
         return dbs
+
+    @classmethod
+    def _create_postgres(cls, backend: str, data_dir: Path) -> Databases:
+        suffix = uuid.uuid4().hex[:10]
+        kernel_db, bff_db = f"cs_test_kernel_{suffix}", f"cs_test_bff_{suffix}"
+        owner, kernel_app, bff_app = (f"cs_test_{who}_{suffix}" for who in ("owner", "kernel_app", "bff_app"))
+        passwords = {role: secrets.token_hex(16) for role in (owner, kernel_app, bff_app)}
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            for group in (KERNEL_APP_ROLE, BFF_APP_ROLE):
+                ensure_group_role(conn, group)
+            for role, group in ((owner, None), (kernel_app, KERNEL_APP_ROLE), (bff_app, BFF_APP_ROLE)):
+                membership = f" IN ROLE {group}" if group else ""
+                conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{passwords[role]}'{membership}")
+            for name in (kernel_db, bff_db):
+                conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+
+        def url(role: str | None, database: str) -> str:
+            base = make_url(f"{PG_URL_BASE}/{database}")
+            if role is not None:
+                base = base.set(username=role, password=passwords[role])
+            return base.render_as_string(hide_password=False)
+
+        return cls(
+            backend,
+            url(None, kernel_db),
+            url(None, bff_db),
+            data_dir,
+            url(owner, kernel_db),
+            url(owner, bff_db),
+            url(kernel_app, kernel_db),
+            url(bff_app, bff_db),
+            [kernel_db, bff_db],
+            [kernel_app, bff_app, owner],
+        )
 
     def drop(self) -> None:
         if not self._pg_names:
@@ -98,13 +191,35 @@ class Databases:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             for name in self._pg_names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # The group roles stay: they are shared by every run on this cluster.
+            for role in self._pg_roles:
+                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
     def env(self) -> dict[str, str]:
+        """The services' settings: they connect as the app roles; operator commands as the owner."""
         return {
             "CORNERSTONE_DATA_DIR": str(self.data_dir),
-            "CORNERSTONE_KERNEL_DATABASE_URL": self.kernel_url,
-            "CORNERSTONE_BFF_DATABASE_URL": self.bff_url,
+            "CORNERSTONE_KERNEL_DATABASE_URL": self.kernel_app_url,
+            "CORNERSTONE_BFF_DATABASE_URL": self.bff_app_url,
+            "CORNERSTONE_KERNEL_MIGRATION_DATABASE_URL": self.kernel_owner_url,
+            "CORNERSTONE_BFF_MIGRATION_DATABASE_URL": self.bff_owner_url,
         }
+
+
+def ensure_group_role(conn: psycopg.Connection[Any], role: str) -> None:
+    """Create a service's group role unless it exists (another run on this cluster may race us)."""
+    conn.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE {role} NOLOGIN;
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END $$
+        """
+    )
 
 
 @dataclass
@@ -165,9 +280,12 @@ class Stack:
     def backend(self) -> str:
         return self.databases.backend
 
-    def client(self, token: str | None = None) -> httpx.Client:
+    def client(self, token: str | None = None, *, source_address: str | None = None) -> httpx.Client:
+        """A client of the BFF; ``source_address`` (a loopback address such as ``127.0.3.4``) makes it
+        a different client IP, for tests of per-address limits."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.bff.url, headers=headers, timeout=30.0)
+        transport = httpx.HTTPTransport(local_address=source_address) if source_address else None
+        return httpx.Client(base_url=self.bff.url, headers=headers, timeout=30.0, transport=transport)
 
     def start_kernel(self, port: int | None = None) -> Server:
         port = port or int(self.kernel.url.rsplit(":", 1)[1])
@@ -179,12 +297,22 @@ class Stack:
         self.kernel.stop()
 
 
+UNLIMITED_RATES = {
+    "CORNERSTONE_RATE_LIMIT_PER_MINUTE": "1000000",
+    "CORNERSTONE_LOGIN_RATE_LIMIT_PER_MINUTE": "1000000",
+    "CORNERSTONE_LOGIN_FAILURES_PER_ACCOUNT": "1000000",
+}
+
+
 def stack_env(databases: Databases, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
         **databases.env(),
         "CORNERSTONE_SERVICE_KEY": secrets.token_urlsafe(32),
         "CORNERSTONE_JWT_SIGNING_KEY": secrets.token_urlsafe(32),
         "CORNERSTONE_LOG_LEVEL": "INFO",
+        # Every test signs in and calls from 127.0.0.1: the shared stacks get budgets no test
+        # reaches. tests/bff/test_rate_limits.py sets real ones on stacks of its own.
+        **UNLIMITED_RATES,
         **(extra or {}),
     }
 
@@ -210,38 +338,50 @@ class Org:
     org_id: str
     admin_token: str
     tokens: dict[str, str] = field(default_factory=dict)
+    admin_email: str = ""
+    source_address: str | None = None  # the loopback address its clients call from (None: 127.0.0.1)
 
     def client(self, role: str = "admin") -> httpx.Client:
-        return self.stack.client(self.token(role))
+        return self.stack.client(self.token(role), source_address=self.source_address)
 
     def token(self, role: str) -> str:
         if role == "admin":
             return self.admin_token
         if role not in self.tokens:
-            email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
-            with self.stack.client(self.admin_token) as admin:
-                created = admin.post("/api/users", json={"email": email, "role": role, "password": TEST_PASSWORD})
-                assert created.status_code == 201, created.text
-            self.tokens[role] = login(self.stack, email, TEST_PASSWORD)
+            self.tokens[role] = self.fresh_token(role)
         return self.tokens[role]
 
+    def fresh_token(self, role: str) -> str:
+        """A token of a new user with ``role``, for calls that end the caller's own tokens (logout)."""
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
+        with self.stack.client(self.admin_token, source_address=self.source_address) as admin:
+            created = admin.post("/api/users", json={"email": email, "role": role, "password": TEST_PASSWORD})
+            assert created.status_code == 201, created.text
+        return login(self.stack, email, TEST_PASSWORD, source_address=self.source_address)
 
-def login(stack: Stack, email: str, password: str) -> str:
-    with stack.client() as client:
+
+def login(stack: Stack, email: str, password: str, *, source_address: str | None = None) -> str:
+    with stack.client(source_address=source_address) as client:
         response = client.post("/api/auth/token", json={"email": email, "password": password})
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
 
-def new_org(stack: Stack, name: str | None = None) -> Org:
+def new_org(stack: Stack, name: str | None = None, *, source_address: str | None = None) -> Org:
     email = f"admin-{uuid.uuid4().hex[:10]}@example.test"
-    settings = BffSettings(bff_database_url=stack.databases.bff_url, data_dir=stack.databases.data_dir)
+    # As `cornerstone org create` does it: on the migration URL (the tables' owner).
+    settings = BffSettings(
+        bff_database_url=stack.databases.bff_app_url,
+        bff_migration_database_url=stack.databases.bff_owner_url,
+        data_dir=stack.databases.data_dir,
+    )
     created = asyncio.run(
         create_org_in(
             settings, name=name or f"org-{uuid.uuid4().hex[:6]}", admin_email=email, admin_password=TEST_PASSWORD
         )
     )
-    return Org(stack, created.org_id, login(stack, email, TEST_PASSWORD))
+    token = login(stack, email, TEST_PASSWORD, source_address=source_address)
+    return Org(stack, created.org_id, token, admin_email=email, source_address=source_address)
 
 
 def create_deal(client: httpx.Client, **fields: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import typer
 
 from cornerstone.bff.config import BffSettings
 from cornerstone.kernel.config import KernelSettings
+from cornerstone.kit.hashchain import ChainReport
 
 app = typer.Typer(
     help="Cornerstone: CRE deal and fund operations.",
@@ -20,7 +21,11 @@ app = typer.Typer(
 )
 kernel_app = typer.Typer(help="The kernel: run it, or check its event log.", invoke_without_command=True)
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+audit_app = typer.Typer(help="The BFF's audit trail.", no_args_is_help=True)
 app.add_typer(kernel_app, name="kernel")
+app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 app.add_typer(org_app, name="org")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
@@ -70,19 +75,45 @@ def kernel_verify(
     _apply_data_dir(data_dir)
     from cornerstone.ops.verify import verify_kernel_chains_sync
 
-    reports = verify_kernel_chains_sync(_kernel_settings(), org)
-    bad = [report for report in reports if not report.ok]
-    for report in reports:
-        if report.ok:
-            typer.echo(f"ok   org {report.org_id}: {report.checked} events verified")
-        else:
-            typer.echo(
-                f"BAD  org {report.org_id}: event {report.first_bad_id} (seq {report.first_bad_seq}): "
-                f"{report.reason}; {report.checked} events before it verified"
-            )
-    if not reports:
-        typer.echo("no events to verify")
-    if bad:
+    _report(verify_kernel_chains_sync(_kernel_settings().resolved_kernel_migration_database_url(), org), "events")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    org: Annotated[str | None, typer.Option(help="Only this org's chain.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Recompute every audit record hash from the stored rows; exit 1 naming the first bad record."""
+    _apply_data_dir(data_dir)
+    from cornerstone.ops.verify import verify_audit_chains_sync
+
+    _report(verify_audit_chains_sync(_bff_settings().resolved_bff_migration_database_url(), org), "records")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None) -> None:
+    """Add a new access-token signing key; older keys keep verifying until their tokens expire."""
+    _apply_data_dir(data_dir)
+    from cornerstone.bff.auth.keys import rotate_keyring
+
+    settings = _bff_settings()
+    if settings.jwt_signing_key:
+        raise CliError(
+            "the signing key comes from CORNERSTONE_JWT_SIGNING_KEY: set a new one there and move the old one "
+            "to CORNERSTONE_JWT_PREVIOUS_KEYS"
+        )
+    ring = rotate_keyring(settings.data_dir, settings.access_token_ttl_seconds)
+    typer.echo(f"signing key is now {ring.signing.kid}; verifying with {', '.join(k.kid for k in ring.keys)}")
+    typer.echo("restart the BFF processes (one at a time) to sign with the new key")
+
+
+def _report(reports: list[ChainReport], noun: str) -> None:
+    from cornerstone.ops.verify import describe
+
+    lines, ok = describe(reports, noun)
+    for line in lines:
+        typer.echo(line)
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -160,7 +191,7 @@ def org_create(
 
     from pydantic import ValidationError
 
-    from cornerstone.bff.auth.passwords import MIN_PASSWORD_LENGTH
+    from cornerstone.bff.auth.passwords import password_problem
     from cornerstone.bff.authz.permissions import Role
     from cornerstone.bff.users.schemas import UserCreate
     from cornerstone.kit.problems import AppError
@@ -171,8 +202,8 @@ def org_create(
         raise CliError("--name must be 1 to 200 characters")
     generated = password is None
     secret = password or secrets.token_urlsafe(18)
-    if len(secret) < MIN_PASSWORD_LENGTH:
-        raise CliError(f"--password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if (problem := password_problem(secret)) is not None:
+        raise CliError(f"--password {problem}")
     try:
         UserCreate(email=admin_email, role=Role.ADMIN)
     except ValidationError:
@@ -246,9 +277,9 @@ async def _any_org(settings: BffSettings) -> bool:
     from cornerstone.bff.models import OrgRow
     from cornerstone.kit.db import Database
 
-    database = Database(settings.resolved_bff_database_url())
+    database = Database(settings.resolved_bff_migration_database_url())
     try:
-        async with database.session() as session:
+        async with database.session(all_orgs=True) as session:
             return (await session.execute(select(OrgRow.id).limit(1))).first() is not None
     finally:
         await database.dispose()

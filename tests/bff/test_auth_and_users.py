@@ -130,6 +130,7 @@ def _claims(user_id: str, org_id: str, **overrides: Any) -> dict[str, Any]:
         "nbf": now,
         "exp": now + 600,
         "jti": uuid.uuid4().hex,
+        "tv": 0,
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -306,11 +307,15 @@ def test_a_role_change_takes_effect_on_the_users_next_request(org: Org) -> None:
         assert demoted.status_code == 200, demoted.text
         assert demoted.json()["role"] == "auditor"
 
-        # The same token, issued while a gp: the role is read fresh on every request.
-        assert_problem(gp.post("/api/deals", json={"name": "After", "asset_class": "office"}), 403, "FORBIDDEN")
-        assert _me(gp)["role"] == "auditor"
-        assert gp.get("/api/deals").status_code == 200  # auditors may still read
-        assert [d["name"] for d in gp.get("/api/deals").json()["items"]] == ["Before Demotion"]
+        # The token issued while a gp ends with the role change; a new sign-in carries the new role.
+        assert_unauthorized(gp.get("/api/me"))
+    with org.client("admin") as admin:
+        email = admin.get("/api/users").json()["items"]
+    email = next(user["email"] for user in email if user["id"] == gp_id)
+    with org.stack.client(login(org.stack, email, TEST_PASSWORD)) as auditor:
+        assert_problem(auditor.post("/api/deals", json={"name": "After", "asset_class": "office"}), 403, "FORBIDDEN")
+        assert _me(auditor)["role"] == "auditor"
+        assert [d["name"] for d in auditor.get("/api/deals").json()["items"]] == ["Before Demotion"]
 
 
 def test_a_deactivated_users_token_is_refused_at_once_and_they_cannot_sign_in(stack: Stack, org: Org) -> None:

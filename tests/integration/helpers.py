@@ -11,9 +11,12 @@ from typing import Any
 import fastapi.routing
 import httpx
 import structlog
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cornerstone.bff.app import create_app
+from cornerstone.bff.authz.routes import declared_permission
+from tests.support import TEST_PASSWORD
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -100,33 +103,49 @@ class ApiRoute:
     path: str
     methods: frozenset[str]
     takes_body: bool
+    audit_action: str | None = None
+    permission: str | None = None
 
 
 @functools.cache
-def bff_api_routes() -> tuple[ApiRoute, ...]:
-    """Every ``APIRoute`` of the BFF as its router really has it (the app is built, never started).
-
-    FastAPI >= 0.16x keeps included routers as lazy branches in ``app.routes``;
-    ``iter_route_contexts`` flattens them (older versions list the routes directly).
-    Building the app configures logging for a server process; the test process's own
-    logging and structlog setup are put back afterwards.
-    """
+def built_bff_app() -> FastAPI:
+    """The BFF app, built and never started. Building it configures logging for a server
+    process; the test process's own logging and structlog setup are put back afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     structlog_config = structlog.get_config()
     try:
-        app = create_app()
+        return create_app()
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
         structlog.configure(**structlog_config)
+
+
+@functools.cache
+def bff_api_routes() -> tuple[ApiRoute, ...]:
+    """Every ``APIRoute`` of the BFF as its router really has it.
+
+    FastAPI >= 0.16x keeps included routers as lazy branches in ``app.routes``;
+    ``iter_route_contexts`` flattens them (older versions list the routes directly).
+    """
+    app = built_bff_app()
     iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
     contexts: list[Any] = list(iter_contexts(app.routes)) if iter_contexts else list(app.routes)
     routes = []
     for context in contexts:
         original = getattr(context, "original_route", context)
         if isinstance(original, APIRoute):
-            routes.append(ApiRoute(context.path, frozenset(context.methods), context.body_field is not None))
+            extra = original.openapi_extra or {}
+            routes.append(
+                ApiRoute(
+                    context.path,
+                    frozenset(context.methods),
+                    context.body_field is not None,
+                    audit_action=extra.get("x-audit-action"),
+                    permission=declared_permission(original),
+                )
+            )
     assert routes, "the BFF app has no API routes: the route walkers would prove nothing"
     return tuple(routes)
 
@@ -150,6 +169,10 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/deals"): {"name": "Route Walk Plaza", "asset_class": "office"},
     ("PATCH", "/api/deals/{deal_id}"): {"name": "x", "version": 1},
     ("POST", "/api/deals/{deal_id}/transitions"): {"to": "underwriting", "version": 1},
+    ("POST", "/api/users"): {"email": "route-walk@example.test", "role": "analyst"},
+    ("PATCH", "/api/users/{user_id}"): {"role": "analyst"},
+    ("POST", "/api/auth/token"): {"email": "nobody@example.test", "password": "not-the-password"},
+    ("POST", "/api/auth/password"): {"current_password": TEST_PASSWORD, "new_password": "a-different-passphrase-9"},
 }
 
 

@@ -45,7 +45,7 @@ def test_a_client_request_id_is_echoed_and_reaches_the_kernel_log_and_the_event(
         deal = response.json()
         events = deal_history(gp, deal["id"])
 
-    kernel_path = f"/kernel/v1/orgs/{org.org_id}/deals"
+    kernel_path = "/kernel/v1/orgs/{org_id}/deals"  # logged as the route template: ids stay out of logs
     kernel_line = _wait_for_log(
         stack.kernel,
         f"a kernel log line for POST {kernel_path} with request_id {request_id}",
@@ -153,8 +153,8 @@ def _exchanges(stack: Stack, org: Org) -> dict[str, tuple[int, httpx.Response]]:
                 401,
                 anonymous.post("/api/auth/token", json={"email": "nobody@example.test", "password": "x"}),
             ),
-            "400 nested body": (
-                400,
+            "422 nested body": (
+                422,
                 admin.post(
                     "/api/deals",
                     content=('{"a":' * depth + "1" + "}" * depth).encode(),

@@ -9,18 +9,26 @@ from pathlib import Path
 import httpx
 import structlog
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from cornerstone import __version__
+from cornerstone.bff.audit.endpoints import router as audit_router
+from cornerstone.bff.audit.middleware import AuditMiddleware
 from cornerstone.bff.auth.endpoints import router as auth_router
 from cornerstone.bff.auth.tokens import TokenKeys
 from cornerstone.bff.config import BffSettings
+from cornerstone.bff.csrf import CsrfMiddleware
 from cornerstone.bff.deals.endpoints import router as deals_router
 from cornerstone.bff.health.endpoints import router as health_router
 from cornerstone.bff.kernel_client.client import KernelClient
+from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddleware
 from cornerstone.bff.users.endpoints import router as users_router
+from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
+from cornerstone.kit.cors import CORSMiddleware
 from cornerstone.kit.db import Database, run_migrations
 from cornerstone.kit.logging import configure_logging
-from cornerstone.kit.service_app import new_service_app
+from cornerstone.kit.request_body import RequestBodyMiddleware
+from cornerstone.kit.service_app import ASGIMiddleware, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,14 +36,59 @@ log = structlog.get_logger("cornerstone.bff")
 
 
 def migrate(settings: BffSettings) -> None:
-    run_migrations(settings.resolved_bff_database_url(), MIGRATIONS)
+    run_migrations(settings.resolved_bff_migration_database_url(), MIGRATIONS)
+
+
+def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[type[ASGIMiddleware] | Middleware]:
+    """The layers between the request context and the routes, outermost first, and why in this order.
+
+    1. client address: resolve the client behind trusted proxies first, so every later layer
+       (limits, audit records, CSRF origin check) sees the same client and scheme;
+    2. CORS: outside everything that can refuse, so a 413 or 429 still reaches the allowed page;
+       answers preflights itself;
+    3. audit: around every refusal below, so a refused mutating request still leaves one record;
+    4. rate limit: before any body is read, any token is looked up in the database, or any route runs;
+    5. CSRF: needs headers and cookies only;
+    6. request body: size and JSON complexity, just before the route parses it.
+    """
+    allowed_origins = settings.allowed_origins()
+    limiter = RateLimiter(
+        store,
+        per_minute=settings.rate_limit_per_minute,
+        login_per_minute=settings.login_rate_limit_per_minute,
+        login_failures=settings.login_failures_per_account,
+        login_failure_window=settings.login_failure_window_seconds,
+    )
+    return [
+        Middleware(ClientAddressMiddleware, trusted=TrustedProxies(settings.trusted_proxy_networks())),
+        Middleware(CORSMiddleware, allowed_origins=allowed_origins),
+        AuditMiddleware,
+        Middleware(RateLimitMiddleware, limiter=limiter),
+        Middleware(CsrfMiddleware, allowed_origins=allowed_origins),
+        Middleware(
+            RequestBodyMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            max_json_depth=settings.max_json_depth,
+            max_json_keys=settings.max_json_keys,
+        ),
+    ]
 
 
 def create_app(
-    settings: BffSettings | None = None, *, kernel_transport: httpx.AsyncBaseTransport | None = None
+    settings: BffSettings | None = None,
+    *,
+    kernel_transport: httpx.AsyncBaseTransport | None = None,
+    perimeter: bool = True,
 ) -> FastAPI:
+    """The BFF. ``perimeter=False`` builds it without rate limits, CORS, CSRF, proxy resolution and body
+    limits - for benchmarks measuring what the perimeter costs; deliberately no setting turns it off."""
     settings = settings or BffSettings()
     configure_logging("bff", settings.log_level)
+    store = CounterStore(
+        settings.redis_url if perimeter else None,
+        key_prefix=settings.redis_key_prefix,
+        timeout=settings.redis_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +96,7 @@ def create_app(
         app.state.token_keys = TokenKeys(
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            signing_key=settings.resolved_jwt_signing_key(),
+            keyring=settings.token_keyring(),
             ttl_seconds=settings.access_token_ttl_seconds,
         )
         app.state.kernel = KernelClient(
@@ -54,14 +107,27 @@ def create_app(
             retry_after=settings.kernel_retry_after,
             transport=kernel_transport,
         )
-        log.info("bff_started", version=__version__, kernel_url=settings.kernel_url)
+        log.info(
+            "bff_started",
+            version=__version__,
+            kernel_url=settings.kernel_url,
+            perimeter=perimeter,
+            rate_limit_storage=store.backend if perimeter else None,
+        )
         yield
         await app.state.kernel.aclose()
         await app.state.database.dispose()
+        await store.aclose()
 
-    app = new_service_app(title="Cornerstone API", openapi_url="/api/openapi.json", lifespan=lifespan)
+    app = new_service_app(
+        title="Cornerstone API",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        inner_middleware=perimeter_middleware(settings, store) if perimeter else [AuditMiddleware],
+    )
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(deals_router)
+    app.include_router(audit_router)
     return app

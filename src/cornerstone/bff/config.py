@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from urllib.parse import urlsplit
 
-from cornerstone.kit.secrets import load_or_create_secret
+from pydantic import Field, field_validator
+
+from cornerstone.bff.auth.keys import KeyRing, keyring_from_env, load_keyring
 from cornerstone.kit.settings import CommonSettings
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _comma_separated(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class BffSettings(CommonSettings):
@@ -17,12 +26,92 @@ class BffSettings(CommonSettings):
     kernel_retry_after: int = Field(default=5, ge=1, description="Retry-After seconds on 503 KERNEL_UNAVAILABLE.")
     jwt_signing_key: str | None = Field(
         default=None,
-        description="HS256 key for access tokens; generated into the data dir when unset.",
+        description="HS256 key that signs access tokens; when unset, the key ring in the data dir is used.",
+        repr=False,
+    )
+    jwt_previous_keys: str | None = Field(
+        default=None,
+        description="With CORNERSTONE_JWT_SIGNING_KEY: comma-separated older keys that still verify tokens.",
         repr=False,
     )
     jwt_issuer: str = Field(default="cornerstone", description="`iss` of access tokens.")
     jwt_audience: str = Field(default="cornerstone-api", description="`aud` of access tokens.")
     access_token_ttl_seconds: int = Field(default=86_400, gt=0, description="Access token lifetime.")
 
-    def resolved_jwt_signing_key(self) -> str:
-        return load_or_create_secret(self.data_dir, "jwt_signing_key", self.jwt_signing_key)
+    # --- the perimeter: rate limits -------------------------------------------------------------
+    rate_limit_per_minute: int = Field(
+        default=100, ge=1, description="Requests a minute per signed-in user (per client IP before sign-in)."
+    )
+    login_rate_limit_per_minute: int = Field(
+        default=10, ge=1, description="Sign-in attempts (`POST /api/auth/token`) a minute per client IP."
+    )
+    login_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed sign-ins per email within the failure window before it is throttled."
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, ge=1, description="Window of the per-account failed sign-in budget."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="`redis://host:port/db`: share rate-limit counters between replicas; in-process memory when unset.",
+        repr=False,
+    )
+    redis_key_prefix: str = Field(
+        default="cornerstone", min_length=1, description="Prefix of every rate-limit key written to Redis."
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.5, gt=0, description="Connect and read timeout of one Redis call before falling back to memory."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For` is believed.",
+    )
+
+    # --- the perimeter: request hygiene ----------------------------------------------------------
+    max_body_bytes: int = Field(default=1_048_576, ge=1, description="Largest request body accepted (413 above).")
+    max_json_depth: int = Field(default=32, ge=1, description="Deepest nesting of arrays/objects in a JSON body.")
+    max_json_keys: int = Field(default=1000, ge=1, description="Most object keys, in total, in a JSON body.")
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (`https://app.example.com`) allowed cross-origin; none when empty.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for item in _comma_separated(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {item!r}") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: str) -> str:
+        for item in _comma_separated(value):
+            parts = urlsplit(item)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
+                raise ValueError(f"not an origin (scheme://host[:port]): {item!r}")
+            if parts.query or parts.fragment or parts.username or parts.password:
+                raise ValueError(f"not an origin (scheme://host[:port]): {item!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("CORNERSTONE_REDIS_URL must be redis://, rediss:// or unix://")
+        return value or None
+
+    def token_keyring(self) -> KeyRing:
+        if self.jwt_signing_key:
+            return keyring_from_env(self.jwt_signing_key, _comma_separated(self.jwt_previous_keys or ""))
+        return load_keyring(self.data_dir)
+
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _comma_separated(self.trusted_proxies))
+
+    def allowed_origins(self) -> frozenset[str]:
+        """The allow-list, normalised as browsers send ``Origin``: lower-case, no trailing slash."""
+        return frozenset(item.lower().rstrip("/") for item in _comma_separated(self.cors_origins))

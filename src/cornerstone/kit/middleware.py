@@ -19,6 +19,16 @@ from cornerstone.kit.request_context import (
 log = structlog.get_logger("cornerstone.http")
 
 
+def loggable_path(scope: Scope) -> str | None:
+    """The path as its route template (``/api/deals/{deal_id}``): ids in a URL may be anything a
+    client typed, a tax id included, so they stay out of the logs. None when no route matched."""
+    params: dict[str, object] = scope.get("path_params") or {}
+    if "route" not in scope and not params:
+        return None
+    by_value = {str(value): name for name, value in params.items()}
+    return "/".join(f"{{{by_value[part]}}}" if part in by_value else part for part in scope["path"].split("/"))
+
+
 class RequestContextMiddleware:
     """Outermost layer: request id in and out, one access log line, and a problem body for crashes.
 
@@ -51,7 +61,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            log.exception("unhandled_error", method=scope["method"], path=loggable_path(scope))
             if not status_holder["started"]:
                 response = problem_response(
                     status=500,
@@ -64,7 +74,7 @@ class RequestContextMiddleware:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=loggable_path(scope),
                 status=status_holder["status"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cornerstone import __version__
 from cornerstone.kit.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from cornerstone.kit.problems import install_problem_handlers
 
 
+class ASGIMiddleware(Protocol):
+    def __init__(self, app: ASGIApp) -> None: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 def new_service_app(
-    *, title: str, openapi_url: str | None, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]
+    *,
+    title: str,
+    openapi_url: str | None,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    inner_middleware: Sequence[type[ASGIMiddleware] | Middleware] = (),
 ) -> FastAPI:
     """A FastAPI app with RFC 9457 errors, request ids, access logs and the security headers.
 
     Middleware order (outermost first): security headers, so even a crash's 500 carries them;
-    then the request context, which catches the crash and renders the problem body.
+    then the request context, which catches the crash and renders the problem body; then
+    ``inner_middleware`` in the order given (outermost first), which see the request id. An entry is
+    a middleware class, or a ``starlette.middleware.Middleware`` for one that takes arguments.
     """
     app = FastAPI(
         title=title,
@@ -30,11 +45,21 @@ def new_service_app(
         openapi_url=openapi_url,
     )
     install_problem_handlers(app)
+    for middleware in reversed(inner_middleware):
+        if isinstance(middleware, Middleware):
+            app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+        else:
+            app.add_middleware(middleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run ``app`` under uvicorn with our logging and without a ``Server`` header."""
-    uvicorn.run(app, host=host, port=port, server_header=False, log_config=None, access_log=False)
+    """Run ``app`` under uvicorn with our logging and without a ``Server`` header.
+
+    uvicorn's proxy-header handling is off: by default it believes ``X-Forwarded-For`` from any
+    loopback peer, which would let a local client choose its own address. Client addresses are
+    resolved by ``kit.client_address`` against the configured trusted proxies instead.
+    """
+    uvicorn.run(app, host=host, port=port, server_header=False, log_config=None, access_log=False, proxy_headers=False)

@@ -1,7 +1,9 @@
 """Demo data: org "Demo Capital", one user per role, and a dozen deals spread over the stages.
 
 Deals are created and moved by the kernel's own services, as the demo gp, so every demo
-deal went through the state machine's gates and has its events in the hash chain.
+deal went through the state machine's gates and has its events in the hash chain. Like every
+operator command it connects with the migration URLs (the tables' owner) and writes in units
+of work scoped to the demo org.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cornerstone.bff.authz.permissions import Role
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.models import OrgRow
-from cornerstone.bff.orgs.service import create_org
+from cornerstone.bff.orgs.service import create_org, new_org_id
 from cornerstone.bff.users.service import add_user
 from cornerstone.contracts.deals import Address, AssetClass, DealCreate, Stage, TransitionRequest
 from cornerstone.kernel.config import KernelSettings
@@ -231,9 +233,9 @@ def demo_password(settings: BffSettings, explicit: str | None) -> str:
 
 
 async def demo_exists(bff: BffSettings) -> bool:
-    database = Database(bff.resolved_bff_database_url())
+    database = Database(bff.resolved_bff_migration_database_url())
     try:
-        async with database.session() as session:
+        async with database.session(all_orgs=True) as session:
             return (await session.execute(select(OrgRow.id).where(OrgRow.name == DEMO_ORG))).first() is not None
     finally:
         await database.dispose()
@@ -241,10 +243,13 @@ async def demo_exists(bff: BffSettings) -> bool:
 
 async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> str:
     """Create the demo org, users and deals; returns the org id."""
-    bff_db = Database(bff.resolved_bff_database_url())
+    bff_db = Database(bff.resolved_bff_migration_database_url())
+    org_id = new_org_id()
     try:
-        async with bff_db.session(write=True) as session:
-            created = await create_org(session, name=DEMO_ORG, admin_email=DEMO_USERS[0][0], admin_password=password)
+        async with bff_db.session(write=True, org_id=org_id) as session:
+            created = await create_org(
+                session, org_id=org_id, name=DEMO_ORG, admin_email=DEMO_USERS[0][0], admin_password=password
+            )
             gp_id = ""
             for email, role in DEMO_USERS[1:]:
                 user = await add_user(
@@ -256,11 +261,11 @@ async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> 
         await bff_db.dispose()
 
     caller = ServiceCaller(org_id=created.org_id, actor_id=gp_id, actor_role=Role.GP.value, service="demo")
-    kernel_db = Database(kernel.resolved_kernel_database_url())
+    kernel_db = Database(kernel.resolved_kernel_migration_database_url())
     token = request_id_var.set("demo-seed")
     try:
         for spec in DEMO_DEALS:
-            async with kernel_db.session(write=True) as session:
+            async with kernel_db.session(write=True, org_id=caller.org_id) as session:
                 await _seed_deal(session, caller, spec)
     finally:
         request_id_var.reset(token)

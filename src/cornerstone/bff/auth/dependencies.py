@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from cornerstone.bff.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from cornerstone.bff.authz.permissions import Permission, allows
-from cornerstone.bff.models import UserRow
+from cornerstone.bff.models import RevokedTokenRow, UserRow
 from cornerstone.kit.db import Database
 from cornerstone.kit.problems import Forbidden, Unauthorized
 from cornerstone.kit.request_context import bind_identity
@@ -40,15 +40,28 @@ async def current_user(request: Request) -> Principal:
         claims = decode_access_token(keys, token.strip())
     except InvalidToken:
         raise Unauthorized("The access token is not valid.") from None
-    database: Database = request.app.state.database
-    async with database.session() as session:
-        user = (await session.execute(select(UserRow).where(UserRow.id == claims.user_id))).scalar_one_or_none()
-    if user is None or not user.active or user.org_id != claims.org_id:
+    if not claims.org_id:
         raise Unauthorized("The access token is not valid.")
+    database: Database = request.app.state.database
+    # Scoped to the org the token names: on PostgreSQL a user of any other org is not even visible.
+    async with database.session(org_id=claims.org_id) as session:
+        user = (await session.execute(select(UserRow).where(UserRow.id == claims.user_id))).scalar_one_or_none()
+        revoked = await session.get(RevokedTokenRow, claims.jti)
+    if (
+        user is None
+        or not user.active
+        or user.org_id != claims.org_id
+        or user.token_version != claims.token_version
+        or revoked is not None
+    ):
+        raise Unauthorized("The access token is not valid.")
+    request.state.token_claims = claims
     bind_identity(org_id=user.org_id, user_id=user.id, role=user.role)
-    return Principal(
+    principal = Principal(
         user_id=user.id, org_id=user.org_id, role=user.role, email=user.email, investor_id=user.investor_id
     )
+    request.state.principal = principal  # read by the audit layer
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

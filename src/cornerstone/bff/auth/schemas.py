@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from cornerstone.bff.auth.passwords import MAX_PASSWORD_LENGTH, strong_password
 
 
 class TokenRequest(BaseModel):
@@ -10,6 +12,16 @@ class TokenRequest(BaseModel):
 
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+NewPassword = Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(strong_password)]
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+    new_password: NewPassword
 
 
 class TokenResponse(BaseModel):

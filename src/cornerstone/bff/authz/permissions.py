@@ -25,15 +25,19 @@ ALL_BUT_LP = ALL_ROLES - {Role.LP}
 
 
 class Permission(StrEnum):
+    PUBLIC = "public"
     ME_READ = "me:read"
     USERS_READ = "users:read"
     USERS_WRITE = "users:write"
     DEALS_READ = "deals:read"
     DEALS_WRITE = "deals:write"
     DEALS_TRANSITION = "deals:transition"
+    AUDIT_READ = "audit:read"
 
 
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
+    # Anyone, signed in or not: sign-in itself and the health probes.
+    Permission.PUBLIC: ALL_ROLES,
     Permission.ME_READ: ALL_ROLES,
     Permission.USERS_READ: frozenset({Role.ADMIN}),
     Permission.USERS_WRITE: frozenset({Role.ADMIN}),
@@ -41,6 +45,7 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.DEALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
     # Who may request a given edge is the kernel's state-machine table; this is the outer door.
     Permission.DEALS_TRANSITION: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
+    Permission.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"
@@ -48,3 +53,11 @@ assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the
 
 def allows(permission: Permission, role: str) -> bool:
     return role in PERMISSIONS[permission]
+
+
+def public() -> None:
+    """Declares a route open to everyone (``dependencies=[Depends(public)]``): every route declares
+    a permission, and this is the one for routes that need no sign-in."""
+
+
+public.permission = Permission.PUBLIC  # type: ignore[attr-defined]  # read by the route walkers and docs

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
+from cornerstone.bff.audit.middleware import audited, note_change
 from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.deals.schemas import (
@@ -46,10 +47,12 @@ async def list_deals(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Deal)
-async def create_deal(body: DealCreate, user: Writer, kernel: Kernel) -> Any:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Deal, openapi_extra=audited("deal.create", "deal"))
+async def create_deal(body: DealCreate, request: Request, user: Writer, kernel: Kernel) -> Any:
     """Create a deal; it starts in ``intake`` at version 1."""
-    return await kernel.request("POST", "/deals", user, json=body.model_dump(mode="json"))
+    deal = await kernel.request("POST", "/deals", user, json=body.model_dump(mode="json"))
+    note_change(request, None, deal)
+    return deal
 
 
 @router.get("/{deal_id}", response_model=Deal)
@@ -58,12 +61,15 @@ async def get_deal(deal_id: DealId, user: Reader, kernel: Kernel) -> Any:
     return await kernel.request("GET", f"/deals/{deal_id}", user)
 
 
-@router.patch("/{deal_id}", response_model=Deal)
-async def update_deal(deal_id: DealId, body: DealUpdate, user: Writer, kernel: Kernel) -> Any:
+@router.patch("/{deal_id}", response_model=Deal, openapi_extra=audited("deal.update", "deal"))
+async def update_deal(deal_id: DealId, body: DealUpdate, request: Request, user: Writer, kernel: Kernel) -> Any:
     """Change fields of a deal; ``version`` must be current (409 ``VERSION_CONFLICT`` otherwise)."""
-    return await kernel.request(
+    before = await kernel.request("GET", f"/deals/{deal_id}", user)
+    after = await kernel.request(
         "PATCH", f"/deals/{deal_id}", user, json=body.model_dump(mode="json", exclude_unset=True)
     )
+    note_change(request, before, after)
+    return after
 
 
 @router.get("/{deal_id}/transitions", response_model=list[TransitionOption])
@@ -72,12 +78,17 @@ async def preview_transitions(deal_id: DealId, user: Reader, kernel: Kernel) -> 
     return await kernel.request("GET", f"/deals/{deal_id}/transitions", user)
 
 
-@router.post("/{deal_id}/transitions", response_model=Deal)
-async def transition_deal(deal_id: DealId, body: TransitionRequest, user: Mover, kernel: Kernel) -> Any:
+@router.post("/{deal_id}/transitions", response_model=Deal, openapi_extra=audited("deal.transition", "deal"))
+async def transition_deal(
+    deal_id: DealId, body: TransitionRequest, request: Request, user: Mover, kernel: Kernel
+) -> Any:
     """Move a deal to another stage through the kernel's state machine and gates."""
-    return await kernel.request(
+    before = await kernel.request("GET", f"/deals/{deal_id}", user)
+    after = await kernel.request(
         "POST", f"/deals/{deal_id}/transitions", user, json=body.model_dump(mode="json", exclude_unset=True)
     )
+    note_change(request, before, after)
+    return after
 
 
 @router.get("/{deal_id}/history", response_model=DealHistory)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from cornerstone.bff.authz.permissions import public
 from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.kit.db import Database
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(public)])
 log = structlog.get_logger("cornerstone.bff.health")
 
 

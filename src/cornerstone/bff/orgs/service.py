@@ -19,8 +19,15 @@ class CreatedOrg:
     admin_id: str
 
 
-async def create_org(session: AsyncSession, *, name: str, admin_email: str, admin_password: str) -> CreatedOrg:
-    org = OrgRow(id=new_id(), name=name, created_at=utcnow())
+def new_org_id() -> str:
+    return new_id()
+
+
+async def create_org(
+    session: AsyncSession, *, org_id: str, name: str, admin_email: str, admin_password: str
+) -> CreatedOrg:
+    """Create org ``org_id`` (from ``new_org_id()``) in a session scoped to that same org."""
+    org = OrgRow(id=org_id, name=name, created_at=utcnow())
     session.add(org)
     await session.flush()
     admin = await add_user(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Request, status
 
+from cornerstone.bff.audit.middleware import audited, note_change
 from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
+from cornerstone.bff.sessions import ReadSession, WriteSession
 from cornerstone.bff.users import service
 from cornerstone.bff.users.schemas import User, UserCreate, UserPage, UserUpdate
-from cornerstone.kit.db import ReadSession, WriteSession
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -24,15 +25,23 @@ async def list_users(admin: Reader, session: ReadSession) -> UserPage:
     return UserPage(items=await service.list_users(session, admin), next_cursor=None)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=User)
-async def create_user(body: UserCreate, admin: Writer, session: WriteSession) -> User:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=User, openapi_extra=audited("user.create", "user"))
+async def create_user(body: UserCreate, request: Request, admin: Writer, session: WriteSession) -> User:
     """Add a user to the caller's org. Without a password the user cannot sign in yet."""
-    return await service.create_user(session, admin, body)
+    user = await service.create_user(session, admin, body)
+    note_change(request, None, user.model_dump(mode="json"))
+    return user
 
 
-@router.patch("/{user_id}", response_model=User)
+@router.patch("/{user_id}", response_model=User, openapi_extra=audited("user.update", "user"))
 async def update_user(
-    user_id: Annotated[str, Path(max_length=64)], body: UserUpdate, admin: Writer, session: WriteSession
+    user_id: Annotated[str, Path(max_length=64)],
+    body: UserUpdate,
+    request: Request,
+    admin: Writer,
+    session: WriteSession,
 ) -> User:
     """Change a user's role or deactivate them (``"active": false``); takes effect on their next request."""
-    return await service.update_user(session, admin, user_id, body)
+    before, after = await service.update_user(session, admin, user_id, body)
+    note_change(request, before.model_dump(mode="json"), after.model_dump(mode="json"))
+    return after

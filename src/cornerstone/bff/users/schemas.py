@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
-from cornerstone.bff.auth.passwords import MIN_PASSWORD_LENGTH
+from cornerstone.bff.auth.schemas import NewPassword
 from cornerstone.bff.authz.permissions import Role
 
 _STRICT = ConfigDict(extra="forbid")
@@ -18,7 +18,7 @@ class UserCreate(BaseModel):
         str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
     ]
     role: Role
-    password: Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)] | None = None
+    password: NewPassword | None = None
     investor_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
     @field_validator("email")
