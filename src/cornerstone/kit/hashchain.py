@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kit.canonical import canonical_json
@@ -59,6 +59,19 @@ class ChainReport:
     first_bad_id: str | None = None
     first_bad_seq: int | None = None
     reason: str | None = None
+
+
+async def rows_in_order(session: AsyncSession, model: Any, org_id: str, batch: int = 1000) -> AsyncIterator[Any]:
+    """One org's rows of a chained table (``org_id``, ``seq`` columns), in ``seq`` order, in batches."""
+    after = 0
+    while True:
+        statement = select(model).where(model.org_id == org_id, model.seq > after).order_by(model.seq).limit(batch)
+        rows = list((await session.execute(statement)).scalars())
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].seq
 
 
 async def verify_rows(org_id: str, rows: AsyncIterator[RowT], recompute: Callable[[RowT], str]) -> ChainReport:

@@ -7,7 +7,7 @@ is stored or hashed, so they never reach the audit table.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cornerstone.bff.models import AuditRecordRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, isoformat_utc, utcnow
-from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, chain_hash, lock_chain, verify_rows
+from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, chain_hash, lock_chain, rows_in_order, verify_rows
 from cornerstone.kit.ids import new_id
 
 NO_ORG = "-"
@@ -164,28 +164,8 @@ async def list_records(
     return rows[:limit], next_cursor
 
 
-async def _in_order(session: AsyncSession, org_id: str, batch: int = 1000) -> AsyncIterator[AuditRecordRow]:
-    after = 0
-    while True:
-        rows = list(
-            (
-                await session.execute(
-                    select(AuditRecordRow)
-                    .where(AuditRecordRow.org_id == org_id, AuditRecordRow.seq > after)
-                    .order_by(AuditRecordRow.seq)
-                    .limit(batch)
-                )
-            ).scalars()
-        )
-        if not rows:
-            return
-        for row in rows:
-            yield row
-        after = rows[-1].seq
-
-
 async def verify_audit_chain(session: AsyncSession, org_id: str) -> ChainReport:
-    return await verify_rows(org_id, _in_order(session, org_id), record_hash)
+    return await verify_rows(org_id, rows_in_order(session, AuditRecordRow, org_id), record_hash)
 
 
 async def orgs_with_records(session: AsyncSession) -> list[str]:

@@ -9,7 +9,6 @@ transaction's ``BEGIN IMMEDIATE``; the unique ``(org_id, seq)`` constraint backs
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +19,7 @@ from cornerstone.kernel.events.chain import ChainedFields, event_hash
 from cornerstone.kernel.models import EventRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, utcnow
-from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, lock_chain, verify_rows
+from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, lock_chain, rows_in_order, verify_rows
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.request_context import current_request_id
 from cornerstone.kit.service_auth import ServiceCaller
@@ -108,20 +107,11 @@ async def list_events(
     return list(result.scalars())
 
 
-async def _rows_in_order(session: AsyncSession, org_id: str, batch: int = 1000) -> AsyncIterator[EventRow]:
-    after = 0
-    while True:
-        rows = await list_events(session, org_id, after=after, limit=batch, subject_id=None)
-        if not rows:
-            return
-        for row in rows:
-            yield row
-        after = rows[-1].seq
-
-
 async def verify_chain(session: AsyncSession, org_id: str) -> ChainReport:
     """Recompute every hash from the stored fields and check every link and sequence number."""
-    return await verify_rows(org_id, _rows_in_order(session, org_id), lambda row: event_hash(_chained_fields(row)))
+    return await verify_rows(
+        org_id, rows_in_order(session, EventRow, org_id), lambda row: event_hash(_chained_fields(row))
+    )
 
 
 async def orgs_with_events(session: AsyncSession) -> list[str]:
