@@ -28,7 +28,7 @@ from cornerstone.bff.models import UserRow
 from cornerstone.kernel.models import Base as KernelBase
 from cornerstone.kernel.models import DealRow
 from cornerstone.kit.db import CrossOrgReadRefused, Database, sync_url
-from tests.support import Databases, Stack, create_deal, new_org
+from tests.support import Databases, Stack, create_deal, free_port, new_org, start_server, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -400,3 +400,51 @@ def test_operator_commands_read_every_org_as_the_owner_and_are_refused_as_the_ap
     one_org = run_cli(app_only, "kernel", "verify", "--org", seeded["a"])
     assert f"org {seeded['a']}" in one_org.stdout
     assert seeded["b"] not in one_org.stdout
+
+
+def test_a_role_that_skips_row_security_is_named_and_the_services_warn_about_it(
+    databases: Databases, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bypass_role = f"cs_test_bypass_{uuid.uuid4().hex[:8]}"
+    superuser = engine_for(databases.bff_url)
+    try:
+        with superuser.begin() as conn:
+            conn.execute(text(f"CREATE ROLE \"{bypass_role}\" LOGIN BYPASSRLS PASSWORD 'bypass-{bypass_role}'"))
+        bypass_url = (
+            make_url(databases.bff_app_url)
+            .set(username=bypass_role, password=f"bypass-{bypass_role}")
+            .render_as_string(hide_password=False)
+        )
+
+        async def reasons() -> list[str | None]:
+            found = []
+            for url in (databases.bff_app_url, databases.bff_owner_url, databases.bff_url, bypass_url):
+                database = Database(url)
+                try:
+                    found.append(await database.row_security_bypass())
+                finally:
+                    await database.dispose()
+            return found
+
+        assert asyncio.run(reasons()) == [None, None, "superuser", "BYPASSRLS"]
+
+        # The suite's own services connect as app roles: no warning there.
+        for server in (stack.kernel, stack.bff):
+            assert "database_role_bypasses_row_level_security" not in server.log_text()
+        # A kernel pointed at the superuser says so when it starts.
+        env = {**stack.env, "CORNERSTONE_KERNEL_DATABASE_URL": databases.kernel_url}
+        port = free_port()
+        kernel = start_server("kernel-superuser", ["kernel"], env, port, tmp_path_factory.mktemp("bypass"))
+        try:
+            log = wait_until(
+                lambda: "database_role_bypasses_row_level_security" in kernel.log_text() and kernel.log_text(),
+                timeout=30,
+                what="the kernel's row-security warning",
+            )
+        finally:
+            kernel.stop()
+        assert '"reason": "superuser"' in log
+    finally:
+        with superuser.begin() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{bypass_role}"'))
+        superuser.dispose()

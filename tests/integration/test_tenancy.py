@@ -1,62 +1,105 @@
-"""Tenancy (ARCHITECTURE.md §3.2): another org's deal answers exactly like a deal that never existed.
+"""Tenancy (ARCHITECTURE.md §3.2): another org's object answers exactly like one that never existed.
 
-The routes are read from the BFF's router, never hand-listed: a new ``{deal_id}`` route is
-walked as soon as it exists (and fails until ``VALID_BODIES`` knows a body for it).
+The routes are read from the BFF's router, never hand-listed: every route with an id in its
+path is walked as soon as it exists, and fails until ``ID_FACTORIES`` knows how to make a real
+object for each of its path parameters (and ``VALID_BODIES`` a body, where it takes one).
+"Nothing changed" is judged by every GET route of the API as the owner sees it, so a new read
+route widens the check by itself.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.helpers import (
     assert_problem,
     bff_api_routes,
     call_route,
-    deal_history,
-    get_deal,
     list_all_deals,
     without_request_id,
 )
 from tests.support import Org, create_deal, transition
 
-DEAL_ID_ROUTES = sorted(
+PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
+
+
+def _a_deal(owner: httpx.Client) -> str:
+    # At version 1, the version the walk's write bodies carry: a leak would be a successful write.
+    return str(create_deal(owner, name="Private Holdings", address={"city": "Tenantville"})["id"])
+
+
+def _a_user(owner: httpx.Client) -> str:
+    email = f"private-{uuid.uuid4().hex[:8]}@example.test"
+    response = owner.post("/api/users", json={"email": email, "role": "gp"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+# How to make a real object of the first org for each path parameter of the API.
+ID_FACTORIES: dict[str, Callable[[httpx.Client], str]] = {
+    "deal_id": _a_deal,
+    "user_id": _a_user,
+}
+
+ID_ROUTES = sorted(
     (method, route.path)
     for route in bff_api_routes()
-    if "{deal_id}" in route.path
+    if PATH_PARAMETER.search(route.path)
     for method in route.methods
     if method not in {"HEAD", "OPTIONS"}
 )
+GET_ROUTES = sorted(route.path for route in bff_api_routes() if "GET" in route.methods)
 
 
-def test_the_walk_covers_the_deal_routes_of_the_contract() -> None:
+def test_the_walk_covers_every_id_route_of_the_contract() -> None:
     # If route discovery broke, the walk below would silently shrink.
-    assert set(DEAL_ID_ROUTES) >= {
+    assert set(ID_ROUTES) >= {
         ("GET", "/api/deals/{deal_id}"),
         ("PATCH", "/api/deals/{deal_id}"),
         ("GET", "/api/deals/{deal_id}/transitions"),
         ("POST", "/api/deals/{deal_id}/transitions"),
         ("GET", "/api/deals/{deal_id}/history"),
+        ("PATCH", "/api/users/{user_id}"),
     }
 
 
-def _org_state(client: Any, deal_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return get_deal(client, deal_id), deal_history(client, deal_id)
+def test_every_path_parameter_has_a_factory() -> None:
+    parameters = {name for _, path in ID_ROUTES for name in PATH_PARAMETER.findall(path)}
+    assert parameters <= ID_FACTORIES.keys(), f"add a factory for {sorted(parameters - ID_FACTORIES.keys())}"
 
 
-def test_another_orgs_deal_is_a_404_byte_identical_to_a_missing_one_on_every_deal_route(
+def _org_state(owner: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
+    """Every GET of the API as the owner's admin sees it: any change the intruder made shows here."""
+    state: dict[str, Any] = {}
+    for path in GET_ROUTES:
+        names = PATH_PARAMETER.findall(path)
+        if any(name not in ids for name in names):
+            continue
+        response = owner.get(path.format(**ids), params={"limit": 200} if not names else None)
+        state[path] = (response.status_code, response.text if response.status_code != 200 else response.json())
+    return state
+
+
+def test_another_orgs_object_is_a_404_byte_identical_to_a_missing_one_on_every_id_route(
     org: Org, other_org: Org, subtests: pytest.Subtests
 ) -> None:
     with org.client() as owner, other_org.client() as intruder:
-        # At version 1, the version the walk's write bodies carry: a leak would be a successful write.
-        deal = create_deal(owner, name="Private Holdings", address={"city": "Tenantville"})
-        before = _org_state(owner, deal["id"])
-        for method, path in DEAL_ID_ROUTES:
+        ids = {name: factory(owner) for name, factory in ID_FACTORIES.items()}
+        secrets_of_the_owner = ["Private Holdings", "Tenantville", *ids.values()]
+        before = _org_state(owner, ids)
+        assert all(status == 200 for status, _ in before.values()), before
+        for method, path in ID_ROUTES:
             with subtests.test(f"{method} {path}"):
-                foreign = call_route(intruder, method, path, deal_id=deal["id"])
-                missing = call_route(intruder, method, path, deal_id=uuid.uuid4().hex)
+                real = {name: ids[name] for name in PATH_PARAMETER.findall(path)}
+                random = {name: uuid.uuid4().hex for name in real}
+                foreign = call_route(intruder, method, path, **real)
+                missing = call_route(intruder, method, path, **random)
 
                 foreign_body = assert_problem(foreign, 404)
                 missing_body = assert_problem(missing, 404)
@@ -66,10 +109,10 @@ def test_another_orgs_deal_is_a_404_byte_identical_to_a_missing_one_on_every_dea
                 assert foreign.content.replace(foreign_rid.encode(), b"<rid>") == missing.content.replace(
                     missing_rid.encode(), b"<rid>"
                 )
-                # Neither the deal id nor anything of the deal leaks into the answer.
-                assert deal["id"] not in foreign.text
-                assert "Private Holdings" not in foreign.text
-                assert _org_state(owner, deal["id"]) == before
+                # Nothing of the owner's objects leaks into the answer.
+                for secret in secrets_of_the_owner:
+                    assert secret not in foreign.text
+                assert _org_state(owner, ids) == before
 
 
 def test_another_orgs_list_never_contains_our_deals(org: Org, other_org: Org) -> None:

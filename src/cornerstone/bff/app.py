@@ -25,7 +25,7 @@ from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddle
 from cornerstone.bff.users.endpoints import router as users_router
 from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
 from cornerstone.kit.cors import CORSMiddleware
-from cornerstone.kit.db import Database, run_migrations
+from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.request_body import RequestBodyMiddleware
 from cornerstone.kit.service_app import ASGIMiddleware, new_service_app
@@ -114,6 +114,7 @@ def create_app(
             perimeter=perimeter,
             rate_limit_storage=store.backend if perimeter else None,
         )
+        await warn_if_row_security_bypassed(app.state.database, log)
         yield
         await app.state.kernel.aclose()
         await app.state.database.dispose()

@@ -14,7 +14,7 @@ from cornerstone import __version__
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.events.endpoints import router as events_router
-from cornerstone.kit.db import Database, run_migrations
+from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.service_app import new_service_app
 
@@ -36,6 +36,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         app.state.database = Database(settings.resolved_kernel_database_url())
         app.state.service_key = settings.resolved_service_key()
         log.info("kernel_started", version=__version__)
+        await warn_if_row_security_bypassed(app.state.database, log)
         yield
         await app.state.database.dispose()
 

@@ -44,6 +44,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 ORG_SETTING = "app.org_id"
 SIGN_IN_EMAIL_SETTING = "app.sign_in_email"
 ALL_ORGS_SETTING = "app.all_orgs"
+SWEEP_EXPIRED_SETTING = "app.sweep_expired"
 
 # On PostgreSQL: may the connected role read across orgs? Only the tables' owner (or a member of
 # it) has the ``operator_read`` policy; superusers and BYPASSRLS roles skip policies altogether.
@@ -56,6 +57,9 @@ _CAN_READ_ALL_ORGS = text(
     ) OR (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)
     """
 )
+
+
+_ROLE_BYPASSES_ROW_SECURITY = text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
 
 
 class CrossOrgReadRefused(RuntimeError):
@@ -144,15 +148,20 @@ class Database:
         org_id: str | None = None,
         sign_in_email: str | None = None,
         all_orgs: bool = False,
+        sweep_expired: bool = False,
     ) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends normally, rolls back on any error.
 
         At most one scope: ``org_id`` (the tenant every statement is confined to), or
         ``sign_in_email`` (read the one user with that email: sign-in, before any org is
-        known), or ``all_orgs`` (read-only, owner role only: operator listings). With none,
-        PostgreSQL shows no tenant rows at all. On SQLite the scope is accepted and ignored.
+        known), or ``all_orgs`` (read-only, owner role only: operator listings), or
+        ``sweep_expired`` (the sweeper: only rows already past their ``expires_at``, in every
+        org, of the tables with an ``expired_sweep`` policy). With none, PostgreSQL shows no
+        tenant rows at all. On SQLite the scope is accepted and ignored.
         """
-        setting = _scope_setting(write=write, org_id=org_id, sign_in_email=sign_in_email, all_orgs=all_orgs)
+        setting = _scope_setting(
+            write=write, org_id=org_id, sign_in_email=sign_in_email, all_orgs=all_orgs, sweep_expired=sweep_expired
+        )
         maker = self._write_sessions if write else self._read_sessions
         async with maker() as session, session.begin():
             if setting is not None and not self.is_sqlite:
@@ -166,6 +175,22 @@ class Database:
                     )
             yield session
 
+    async def row_security_bypass(self) -> str | None:
+        """Why the connected role skips row-level security (``"superuser"``, ``"BYPASSRLS"``), or None.
+
+        A service connected that way has only the application's scoping between tenants; the
+        services warn about it at start-up. SQLite has no row-level security to bypass: None.
+        """
+        if self.is_sqlite:
+            return None
+        async with self.read_engine.connect() as connection:
+            row = (await connection.execute(_ROLE_BYPASSES_ROW_SECURITY)).one()
+        if row.rolsuper:
+            return "superuser"
+        if row.rolbypassrls:
+            return "BYPASSRLS"
+        return None
+
     async def ping(self) -> None:
         async with self.read_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -177,11 +202,11 @@ class Database:
 
 
 def _scope_setting(
-    *, write: bool, org_id: str | None, sign_in_email: str | None, all_orgs: bool
+    *, write: bool, org_id: str | None, sign_in_email: str | None, all_orgs: bool, sweep_expired: bool
 ) -> tuple[str, str] | None:
-    chosen = [scope for scope in (org_id is not None, sign_in_email is not None, all_orgs) if scope]
+    chosen = [scope for scope in (org_id is not None, sign_in_email is not None, all_orgs, sweep_expired) if scope]
     if len(chosen) > 1:
-        raise ValueError("a session has at most one scope: org_id, sign_in_email or all_orgs")
+        raise ValueError("a session has at most one scope: org_id, sign_in_email, all_orgs or sweep_expired")
     if org_id is not None:
         if not org_id:
             raise ValueError("org_id must not be empty")
@@ -194,7 +219,24 @@ def _scope_setting(
         if write:
             raise ValueError("all_orgs reads only: writes are always scoped to one org")
         return ALL_ORGS_SETTING, "on"
+    if sweep_expired:
+        return SWEEP_EXPIRED_SETTING, "on"
     return None
+
+
+async def warn_if_row_security_bypassed(database: Database, log: Any) -> None:
+    """Log a warning when the service's database role skips row-level security (see above)."""
+    try:
+        reason = await database.row_security_bypass()
+    except Exception:  # the database may not be up yet: /readyz reports that, start-up goes on
+        log.warning("row_security_check_failed", exc_info=True)
+        return
+    if reason is not None:
+        log.warning(
+            "database_role_bypasses_row_level_security",
+            reason=reason,
+            detail="connect as the service's app role: tenants are then separated by the application alone",
+        )
 
 
 def run_migrations(url: str, script_location: Path) -> None:
