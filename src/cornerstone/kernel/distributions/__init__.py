@@ -1,0 +1,1 @@
+"""Distributions: how cash paid out of a fund is split between its LPs and the GP."""
