@@ -187,3 +187,25 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
+
+
+class IdempotencyKeyRequired(BadRequest):
+    """A money POST without a usable ``Idempotency-Key`` (missing, empty, too long, not printable ASCII)."""
+
+    code = "IDEMPOTENCY_KEY_REQUIRED"
+    title = "Idempotency key required"
+
+
+class IdempotencyKeyReused(AppError):
+    """The ``Idempotency-Key`` was already used, within its lifetime, for a different request."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    title = "Idempotency key reused"
+
+
+class IdempotencyInFlight(Conflict):
+    """The first request with this ``Idempotency-Key`` has not finished yet; retry shortly."""
+
+    code = "IDEMPOTENCY_IN_FLIGHT"
+    title = "Request with this idempotency key in flight"
