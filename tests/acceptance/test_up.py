@@ -92,6 +92,23 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             deal = transition(client, deal, "ic_review").json()
             assert deal["stage"] == "ic_review"
 
+        with httpx.Client(base_url=base, timeout=10) as lp:
+            login = lp.post("/api/auth/token", json={"email": "lp@demo.test", "password": DEMO_PASSWORD})
+            assert login.status_code == 200, login.text
+            lp.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            portfolio = lp.get("/api/portfolio")
+            assert portfolio.status_code == 200, portfolio.text
+            (position,) = portfolio.json()["funds"]
+            # Harborview committed 20,000,000.00 of the demo fund's 40,000,000.00: half of every call.
+            assert position["committed"] == 20_000_000_00
+            assert position["contributed"] == 4_000_000_00 + 2_000_000_00
+            assert position["unfunded"] == 14_000_000_00
+            assert position["distributed"] == 600_000_00
+            assert position["nav"] is not None
+            assert position["nav"] > 0
+            assert position["irr"] is not None
+            assert lp.get("/api/funds").status_code == 403
+
         printed = (tmp_path / "up.log").read_text()
         assert base in printed
         assert "gp@demo.test" in printed

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.integration.helpers import bff_api_routes, body_for
+from tests.integration.helpers import bff_api_routes, body_for, fund_scenario
 from tests.support import TEST_PASSWORD, Org, Stack, append_only_lifted, create_deal, new_org, sync_engine
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -53,13 +53,15 @@ def _email_of(client: httpx.Client) -> str:
     return str(client.get("/api/me").json()["email"])
 
 
-def _fresh_targets(org: Org) -> dict[str, str]:
+def _fresh_targets(org: Org, funds: dict[str, str]) -> dict[str, str]:
+    """A new deal and user for each call (an allowed call changes them); the fund-operations
+    objects are shared: the walk asserts one record per call, whatever the outcome."""
     with org.client() as admin:
         deal = create_deal(admin)
         user = admin.post(
             "/api/users", json={"email": f"t-{uuid.uuid4().hex[:8]}@example.test", "role": "analyst"}
         ).json()
-    return {"deal_id": deal["id"], "user_id": user["id"]}
+    return {**funds, "deal_id": deal["id"], "user_id": user["id"]}
 
 
 def _body(method: str, path: str) -> dict[str, Any] | None:
@@ -80,6 +82,8 @@ def test_every_mutating_call_writes_exactly_one_record_whatever_the_outcome(
         "foreign_admin": other_org.client("admin"),
         "anonymous": stack.client(),
     }
+    with org.client() as admin:
+        funds = fund_scenario(admin)
     try:
         for method, path, action in mutating_routes():
             for caller, client in callers.items():
@@ -89,10 +93,10 @@ def test_every_mutating_call_writes_exactly_one_record_whatever_the_outcome(
                         continue
                     if invalid:
                         body = {**(body or {}), "unexpected_field": 1}
-                    targets = _fresh_targets(org)
+                    targets = _fresh_targets(org, funds)
                     request_id = f"audit-walk-{uuid.uuid4().hex}"
                     with subtests.test(route=f"{method} {path}", caller=caller, invalid=invalid):
-                        headers = {"X-Request-ID": request_id}
+                        headers = {"X-Request-ID": request_id, "Idempotency-Key": uuid.uuid4().hex}
                         if path.startswith("/api/auth/") and caller != "anonymous":
                             # Logout and password change end the caller's own tokens: use a fresh one.
                             owner = other_org if caller == "foreign_admin" else org

@@ -38,9 +38,9 @@ from cornerstone.bff.idempotency import (
     IN_FLIGHT_LEASE,
     REPLAYED_HEADER,
     request_fingerprint,
-    sweep_expired_idempotency_records,
 )
 from cornerstone.bff.idempotency.dependencies import Idempotent
+from cornerstone.bff.maintenance import sweep_expired
 from cornerstone.bff.models import IdempotencyRecordRow
 from cornerstone.kit.clock import utcnow
 from cornerstone.kit.db import Database
@@ -404,11 +404,10 @@ def test_an_expired_record_is_swept_and_its_key_can_be_used_again(
         assert reused.status_code == 201, reused.text
         assert REPLAYED_HEADER.lower() not in reused.headers
 
-        # The sweep runs on the role that owns the tables (it lists orgs across tenants).
         async def sweep() -> int:
             database = Database(databases.bff_owner_url)
             try:
-                return await sweep_expired_idempotency_records(database, utcnow())
+                return (await sweep_expired(database, utcnow()))["idempotency_records"]
             finally:
                 await database.dispose()
 
@@ -425,7 +424,7 @@ def test_an_expired_record_is_swept_and_its_key_can_be_used_again(
     assert CALLS[tag] == 5
 
 
-def test_the_sweep_on_the_app_role_takes_the_orgs_it_is_given(
+def test_the_sweep_runs_on_the_app_role_and_takes_only_expired_records(
     probe_url: str, org: Org, databases: Databases, superuser_db: Engine
 ) -> None:
     tag, key = new_tag(), new_key()
@@ -436,7 +435,7 @@ def test_the_sweep_on_the_app_role_takes_the_orgs_it_is_given(
     async def sweep() -> int:
         database = Database(databases.bff_app_url)
         try:
-            return await sweep_expired_idempotency_records(database, utcnow(), org_ids=[org.org_id])
+            return (await sweep_expired(database, utcnow()))["idempotency_records"]
         finally:
             await database.dispose()
 

@@ -8,8 +8,8 @@ import pytest
 
 from cornerstone.bff.authz.permissions import PERMISSIONS, Permission, Role
 from cornerstone.bff.authz.routes import declared_routes
-from tests.integration.helpers import body_for, built_bff_app
-from tests.support import Org, create_deal
+from tests.integration.helpers import body_for, built_bff_app, query_for, real_ids
+from tests.support import Org
 
 ROUTES = declared_routes(built_bff_app())
 
@@ -28,7 +28,7 @@ def test_every_write_route_declares_an_audit_action() -> None:
 
 def test_each_role_is_allowed_or_refused_on_every_route_as_the_table_says(org: Org, subtests: pytest.Subtests) -> None:
     with org.client() as admin:
-        deal = create_deal(admin)
+        ids = real_ids(admin)
     for role in Role:
         for route in ROUTES:
             if route.permission == Permission.PUBLIC.value:
@@ -43,10 +43,17 @@ def test_each_role_is_allowed_or_refused_on_every_route_as_the_table_says(org: O
                 body = body_for(route.method, route.path)
                 if body is not None and route.path == "/api/users":
                     body = {**body, "email": f"w-{uuid.uuid4().hex[:8]}@example.test"}
-                url = route.path.format(deal_id=deal["id"], user_id=target_user["id"])
+                targets = {**ids, "user_id": target_user["id"]}
+                url = route.path.format(**targets)
                 token = org.fresh_token(role.value) if own_session else org.token(role.value)
                 with org.stack.client(token) as client:
-                    response = client.request(route.method, url, json=body)
+                    response = client.request(
+                        route.method,
+                        url,
+                        json=body,
+                        params=query_for(route.path, targets),
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
                 allowed = role in PERMISSIONS[Permission(route.permission)]
                 if allowed:
                     assert response.status_code not in (401, 403), response.text

@@ -40,6 +40,20 @@ def test_passwords_tokens_tax_ids_and_bank_numbers_stay_out_of_logs_errors_and_a
             bodies.append(gp.post("/api/deals", json=bad).text)
         bodies.append(gp.patch(f"/api/deals/{deal['id']}", json={"version": 1, "password": password}).text)
         bodies.append(gp.get(f"/api/deals/{tax_id}").text)
+        investor_body = {
+            "name": f"Leak Investor {marker}",
+            "type": "individual",
+            "email": f"investor-{marker}@example.test",
+            "tax_id": tax_id,
+            "bank_account": bank_account,
+        }
+        investor = gp.post("/api/investors", json=investor_body)
+        assert investor.status_code == 201, investor.text
+        bodies.append(investor.text)
+        bodies.append(gp.get(f"/api/investors/{investor.json()['id']}").text)
+        bodies.append(gp.get("/api/investors").text)
+        bodies.append(gp.post("/api/investors", json={**investor_body, "email": "not-an-email", "type": "?"}).text)
+        bodies.append(gp.post("/api/investors", json={**investor_body, "bank_account": bank_account + "!"}).text)
     with stack.client(token + "tampered") as forged:
         bodies.append(forged.get("/api/me", headers={"X-Request-ID": f"leak-check-{marker}"}).text)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from cornerstone.bff.app import create_app
 from cornerstone.bff.authz.routes import declared_permission
-from tests.support import TEST_PASSWORD
+from tests.support import TEST_PASSWORD, create_deal
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -163,6 +164,8 @@ def route_calls(path_prefix: str) -> list[tuple[str, str]]:
     return calls
 
 
+NO_SUCH_ID = "0" * 32
+
 # A body each write route accepts, so a call reaches authorization and the kernel instead of
 # stopping at validation. A new route with a body must be added here (the walkers fail until it is).
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -173,6 +176,27 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/users/{user_id}"): {"role": "analyst"},
     ("POST", "/api/auth/token"): {"email": "nobody@example.test", "password": "not-the-password"},
     ("POST", "/api/auth/password"): {"current_password": TEST_PASSWORD, "new_password": "a-different-passphrase-9"},
+    ("POST", "/api/funds"): {"name": "Route Walk Fund I", "currency": "USD"},
+    ("POST", "/api/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": 100_000},
+    ("POST", "/api/funds/{fund_id}/commitments"): {"investor_id": NO_SUCH_ID, "amount": 100_000},
+    ("POST", "/api/investors"): {"name": "Route Walk Partners LLC", "type": "llc", "email": "walk@example.test"},
+    ("POST", "/api/capital-calls"): {
+        "fund_id": NO_SUCH_ID,
+        "amount": 100_000,
+        "due_date": "2026-07-31",
+        "purpose": "route walk",
+    },
+    ("POST", "/api/capital-calls/{call_id}/payments"): {
+        "investor_id": NO_SUCH_ID,
+        "amount": 100,
+        "received_at": "2026-07-15",
+    },
+    ("POST", "/api/distributions"): {
+        "fund_id": NO_SUCH_ID,
+        "amount": 100_000,
+        "date": "2026-06-30",
+        "method": "pro_rata",
+    },
 }
 
 
@@ -185,8 +209,98 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
     return VALID_BODIES[(method, path)]
 
 
-def call_route(client: httpx.Client, method: str, path: str, **path_params: str) -> httpx.Response:
-    """Call the route ``method path`` with ``path_params`` filled in and its valid body, if any."""
+# Required query parameters, each filled with the id of the named kind (see ``real_ids``).
+REQUIRED_QUERY: dict[str, dict[str, str]] = {
+    "/api/investors/{investor_id}/statement": {"fund_id": "fund_id"},
+}
+
+
+def query_for(path: str, ids: dict[str, str]) -> dict[str, str]:
+    return {name: ids.get(kind, NO_SUCH_ID) for name, kind in REQUIRED_QUERY.get(path, {}).items()}
+
+
+def call_route(client: httpx.Client, method: str, path: str, **ids: str) -> httpx.Response:
+    """Call the route ``method path`` with its path parameters (and required query) taken from
+    ``ids`` and its valid body, if any.
+
+    Every call carries a fresh ``Idempotency-Key``, so money routes get past it (others ignore it).
+    """
     body = body_for(method, path)
-    url = path.format(**path_params)
-    return client.request(method, url, json=body) if body is not None else client.request(method, url)
+    url = path.format(**ids)
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    params = query_for(path, ids)
+    if body is None:
+        return client.request(method, url, headers=headers, params=params)
+    return client.request(method, url, json=body, headers=headers, params=params)
+
+
+PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
+
+
+def money_post(client: httpx.Client, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    """POST to a money route with an idempotency key; asserts success and returns the JSON body."""
+    headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+    response = client.post(path, json=body, headers=headers) if body is not None else client.post(path, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def create_investor(client: httpx.Client, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Harbor Pension Plan", "type": "pension", "email": "ops@harbor.example", **fields}
+    response = client.post("/api/investors", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def create_fund(client: httpx.Client, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Cornerstone Value Fund I", "currency": "USD", **fields}
+    response = client.post("/api/funds", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def commit(client: httpx.Client, fund_id: str, investor_id: str, amount: int) -> dict[str, Any]:
+    response = client.post(f"/api/funds/{fund_id}/commitments", json={"investor_id": investor_id, "amount": amount})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def fund_scenario(admin: httpx.Client) -> dict[str, str]:
+    """Real ids of every fund-operations object: a fund, two investors with commitments, an issued
+    and fully paid capital call, and a draft distribution."""
+    fund = create_fund(admin, name="Private Fund I")
+    first = create_investor(admin, name="Private Pension", tax_id="123-45-6789")
+    second = create_investor(admin, name="Private Family Office", type="family_office")
+    commit(admin, fund["id"], first["id"], 600_000_00)
+    commit(admin, fund["id"], second["id"], 400_000_00)
+    call = money_post(
+        admin,
+        "/api/capital-calls",
+        {"fund_id": fund["id"], "amount": 500_000_00, "due_date": "2026-02-01", "purpose": "acquisition"},
+    )
+    assert admin.post(f"/api/capital-calls/{call['id']}/issue").status_code == 200
+    for share in call["allocations"]:
+        money_post(
+            admin,
+            f"/api/capital-calls/{call['id']}/payments",
+            {"investor_id": share["investor_id"], "amount": share["amount"], "received_at": "2026-01-20"},
+        )
+    distribution = money_post(
+        admin,
+        "/api/distributions",
+        {"fund_id": fund["id"], "amount": 50_000_00, "date": "2026-06-30", "method": "waterfall"},
+    )
+    return {
+        "fund_id": fund["id"],
+        "investor_id": first["id"],
+        "call_id": call["id"],
+        "distribution_id": distribution["id"],
+    }
+
+
+def real_ids(admin: httpx.Client) -> dict[str, str]:
+    """A real object of the admin's org for every path parameter of the API."""
+    deal = create_deal(admin, name="Private Holdings", address={"city": "Tenantville"})
+    user = admin.post("/api/users", json={"email": f"private-{uuid.uuid4().hex[:8]}@example.test", "role": "gp"})
+    assert user.status_code == 201, user.text
+    return {"deal_id": deal["id"], "user_id": user.json()["id"], **fund_scenario(admin)}

@@ -18,7 +18,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, DateTime, Engine, Integer, String, Table, Text, create_engine, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -35,8 +48,27 @@ pytestmark = pytest.mark.postgres
 # Every table of both services, with the column its rows are scoped by. A new table fails
 # test_every_table_is_classified until it is added here (and sealed by tenant_table()).
 TENANT_TABLES: dict[str, dict[str, str]] = {
-    "kernel": {"deals": "org_id", "events": "org_id"},
-    "bff": {"orgs": "id", "users": "org_id", "audit_records": "org_id", "revoked_tokens": "org_id"},
+    "kernel": {
+        "deals": "org_id",
+        "events": "org_id",
+        "funds": "org_id",
+        "fund_valuations": "org_id",
+        "investors": "org_id",
+        "commitments": "org_id",
+        "capital_calls": "org_id",
+        "capital_call_allocations": "org_id",
+        "distributions": "org_id",
+        "distribution_allocations": "org_id",
+        "ledger_entries": "org_id",
+        "money_operations": "org_id",
+    },
+    "bff": {
+        "orgs": "id",
+        "users": "org_id",
+        "audit_records": "org_id",
+        "revoked_tokens": "org_id",
+        "idempotency_records": "org_id",
+    },
 }
 METADATA = {"kernel": KernelBase.metadata, "bff": BffBase.metadata}
 # What each service's app role may do; everything else must be refused.
@@ -47,6 +79,18 @@ PRIVILEGES: dict[str, set[str]] = {
     "users": {"SELECT", "INSERT", "UPDATE"},
     "audit_records": {"SELECT", "INSERT"},
     "revoked_tokens": {"SELECT", "INSERT", "DELETE"},
+    "idempotency_records": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    # Money: nothing is ever deleted; what moved (ledger, commitments, marks) is never changed.
+    "funds": {"SELECT", "INSERT"},
+    "fund_valuations": {"SELECT", "INSERT"},
+    "investors": {"SELECT", "INSERT"},
+    "commitments": {"SELECT", "INSERT"},
+    "capital_calls": {"SELECT", "INSERT", "UPDATE"},
+    "capital_call_allocations": {"SELECT", "INSERT", "UPDATE"},
+    "distributions": {"SELECT", "INSERT", "UPDATE"},
+    "distribution_allocations": {"SELECT", "INSERT"},
+    "ledger_entries": {"SELECT", "INSERT"},
+    "money_operations": {"SELECT", "INSERT"},
 }
 TABLES = [(service, table) for service, tables in TENANT_TABLES.items() for table in tables]
 RLS_REFUSED = "row-level security"
@@ -97,6 +141,8 @@ def fake_row(table: Table, column: str, org_id: str) -> dict[str, Any]:
             row[col.name] = random.randrange(1, 2**31)
         elif isinstance(col.type, DateTime):
             row[col.name] = datetime.now(UTC)
+        elif isinstance(col.type, Date):
+            row[col.name] = datetime.now(UTC).date()
         elif isinstance(col.type, String | Text):
             row[col.name] = uuid.uuid4().hex[: getattr(col.type, "length", None) or 32]
         else:
@@ -199,7 +245,17 @@ def test_the_app_role_holds_exactly_the_privileges_its_service_needs(
     assert held == PRIVILEGES[table]
 
 
-@pytest.mark.parametrize(("service", "table"), [("kernel", "events"), ("bff", "audit_records")])
+@pytest.mark.parametrize(
+    ("service", "table"),
+    [
+        ("kernel", "events"),
+        ("bff", "audit_records"),
+        ("kernel", "ledger_entries"),
+        ("kernel", "commitments"),
+        ("kernel", "fund_valuations"),
+        ("kernel", "money_operations"),
+    ],
+)
 @pytest.mark.parametrize("statement", ["UPDATE {table} SET org_id = org_id", "DELETE FROM {table}"])
 def test_the_app_role_cannot_update_or_delete_append_only_tables(
     roles: dict[str, Roles], seeded: dict[str, Any], service: str, table: str, statement: str

@@ -1,7 +1,7 @@
 """Tenancy (ARCHITECTURE.md §3.2): another org's object answers exactly like one that never existed.
 
 The routes are read from the BFF's router, never hand-listed: every route with an id in its
-path is walked as soon as it exists, and fails until ``ID_FACTORIES`` knows how to make a real
+path is walked as soon as it exists, and fails until ``real_ids`` knows how to make a real
 object for each of its path parameters (and ``VALID_BODIES`` a body, where it takes one).
 "Nothing changed" is judged by every GET route of the API as the owner sees it, so a new read
 route widens the check by itself.
@@ -9,43 +9,23 @@ route widens the check by itself.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.helpers import (
+    PATH_PARAMETER,
     assert_problem,
     bff_api_routes,
     call_route,
     list_all_deals,
+    query_for,
+    real_ids,
     without_request_id,
 )
 from tests.support import Org, create_deal, transition
-
-PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
-
-
-def _a_deal(owner: httpx.Client) -> str:
-    # At version 1, the version the walk's write bodies carry: a leak would be a successful write.
-    return str(create_deal(owner, name="Private Holdings", address={"city": "Tenantville"})["id"])
-
-
-def _a_user(owner: httpx.Client) -> str:
-    email = f"private-{uuid.uuid4().hex[:8]}@example.test"
-    response = owner.post("/api/users", json={"email": email, "role": "gp"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-# How to make a real object of the first org for each path parameter of the API.
-ID_FACTORIES: dict[str, Callable[[httpx.Client], str]] = {
-    "deal_id": _a_deal,
-    "user_id": _a_user,
-}
 
 ID_ROUTES = sorted(
     (method, route.path)
@@ -66,12 +46,22 @@ def test_the_walk_covers_every_id_route_of_the_contract() -> None:
         ("POST", "/api/deals/{deal_id}/transitions"),
         ("GET", "/api/deals/{deal_id}/history"),
         ("PATCH", "/api/users/{user_id}"),
+        ("GET", "/api/funds/{fund_id}"),
+        ("POST", "/api/funds/{fund_id}/commitments"),
+        ("GET", "/api/investors/{investor_id}"),
+        ("GET", "/api/investors/{investor_id}/statement"),
+        ("POST", "/api/capital-calls/{call_id}/payments"),
+        ("POST", "/api/capital-calls/{call_id}/cancel"),
+        ("POST", "/api/distributions/{distribution_id}/approve"),
+        ("POST", "/api/distributions/{distribution_id}/pay"),
     }
 
 
-def test_every_path_parameter_has_a_factory() -> None:
+def test_every_path_parameter_has_a_real_object(org: Org) -> None:
     parameters = {name for _, path in ID_ROUTES for name in PATH_PARAMETER.findall(path)}
-    assert parameters <= ID_FACTORIES.keys(), f"add a factory for {sorted(parameters - ID_FACTORIES.keys())}"
+    with org.client() as owner:
+        made = real_ids(owner).keys()
+    assert parameters <= made, f"teach tests.integration.helpers.real_ids to make {sorted(parameters - made)}"
 
 
 def _org_state(owner: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
@@ -81,8 +71,8 @@ def _org_state(owner: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
         names = PATH_PARAMETER.findall(path)
         if any(name not in ids for name in names):
             continue
-        response = owner.get(path.format(**ids), params={"limit": 200} if not names else None)
-        state[path] = (response.status_code, response.text if response.status_code != 200 else response.json())
+        response = owner.get(path.format(**ids), params={"limit": 200} if not names else query_for(path, ids))
+        state[path] = (response.status_code, response.json() if response.status_code == 200 else None)
     return state
 
 
@@ -90,14 +80,15 @@ def test_another_orgs_object_is_a_404_byte_identical_to_a_missing_one_on_every_i
     org: Org, other_org: Org, subtests: pytest.Subtests
 ) -> None:
     with org.client() as owner, other_org.client() as intruder:
-        ids = {name: factory(owner) for name, factory in ID_FACTORIES.items()}
-        secrets_of_the_owner = ["Private Holdings", "Tenantville", *ids.values()]
+        ids = real_ids(owner)
+        secrets_of_the_owner = ["Private", "Tenantville", "6789", *ids.values()]
         before = _org_state(owner, ids)
-        assert all(status == 200 for status, _ in before.values()), before
+        # The admin reads everything but the lp-only portfolio; with real ids, every read finds its object.
+        assert {path: status for path, (status, _) in before.items() if status != 200} == {"/api/portfolio": 403}
         for method, path in ID_ROUTES:
             with subtests.test(f"{method} {path}"):
-                real = {name: ids[name] for name in PATH_PARAMETER.findall(path)}
-                random = {name: uuid.uuid4().hex for name in real}
+                real = ids
+                random = {name: uuid.uuid4().hex for name in ids}
                 foreign = call_route(intruder, method, path, **real)
                 missing = call_route(intruder, method, path, **random)
 

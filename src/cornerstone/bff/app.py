@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,11 +18,17 @@ from cornerstone.bff.audit.endpoints import router as audit_router
 from cornerstone.bff.audit.middleware import AuditMiddleware
 from cornerstone.bff.auth.endpoints import router as auth_router
 from cornerstone.bff.auth.tokens import TokenKeys
+from cornerstone.bff.capital_calls.endpoints import router as capital_calls_router
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.csrf import CsrfMiddleware
 from cornerstone.bff.deals.endpoints import router as deals_router
+from cornerstone.bff.distributions.endpoints import router as distributions_router
+from cornerstone.bff.funds.endpoints import router as funds_router
 from cornerstone.bff.health.endpoints import router as health_router
+from cornerstone.bff.investors.endpoints import router as investors_router
 from cornerstone.bff.kernel_client.client import KernelClient
+from cornerstone.bff.maintenance import run_sweeper
+from cornerstone.bff.portfolio.endpoints import router as portfolio_router
 from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddleware
 from cornerstone.bff.users.endpoints import router as users_router
 from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
@@ -115,7 +123,11 @@ def create_app(
             rate_limit_storage=store.backend if perimeter else None,
         )
         await warn_if_row_security_bypassed(app.state.database, log)
+        sweeper = asyncio.create_task(run_sweeper(app.state.database, settings.sweep_interval_seconds))
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await app.state.kernel.aclose()
         await app.state.database.dispose()
         await store.aclose()
@@ -131,4 +143,9 @@ def create_app(
     app.include_router(users_router)
     app.include_router(deals_router)
     app.include_router(audit_router)
+    app.include_router(funds_router)
+    app.include_router(investors_router)
+    app.include_router(capital_calls_router)
+    app.include_router(distributions_router)
+    app.include_router(portfolio_router)
     return app

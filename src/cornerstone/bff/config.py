@@ -21,6 +21,9 @@ class BffSettings(CommonSettings):
     bff_host: str = Field(default="127.0.0.1", description="Interface the public API listens on.")
     bff_port: int = Field(default=8000, description="Port of the public API.")
     kernel_url: str = Field(default="http://127.0.0.1:8001", description="Base URL of the kernel.")
+    sweep_interval_seconds: float = Field(
+        default=300.0, gt=0, description="Seconds between sweeps of expired revoked tokens and idempotency records."
+    )
     kernel_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to open a kernel connection.")
     kernel_read_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a kernel answer.")
     kernel_retry_after: int = Field(default=5, ge=1, description="Retry-After seconds on 503 KERNEL_UNAVAILABLE.")

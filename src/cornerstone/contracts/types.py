@@ -41,6 +41,9 @@ DecimalString = Annotated[
 ]
 """A rate or ratio, sent and returned as a decimal string (never a float)."""
 
+ReportedRate = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str)]
+"""A rate the platform computed (e.g. an IRR to 9 places), sent as a decimal string; never input."""
+
 MinorUnits = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR_UNITS)]
 """A positive amount in the currency's minor units (cents)."""
 

@@ -11,9 +11,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from cornerstone import __version__
+from cornerstone.kernel.capital_calls.endpoints import router as capital_calls_router
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
+from cornerstone.kernel.distributions.endpoints import router as distributions_router
 from cornerstone.kernel.events.endpoints import router as events_router
+from cornerstone.kernel.funds.endpoints import router as funds_router
+from cornerstone.kernel.investors.endpoints import router as investors_router
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.service_app import new_service_app
@@ -35,6 +39,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_kernel_database_url())
         app.state.service_key = settings.resolved_service_key()
+        app.state.field_cipher = settings.field_cipher()
         log.info("kernel_started", version=__version__)
         await warn_if_row_security_bypassed(app.state.database, log)
         yield
@@ -43,6 +48,10 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     app = new_service_app(title="Cornerstone kernel", openapi_url=None, lifespan=lifespan)
     app.include_router(deals_router)
     app.include_router(events_router)
+    app.include_router(funds_router)
+    app.include_router(investors_router)
+    app.include_router(capital_calls_router)
+    app.include_router(distributions_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

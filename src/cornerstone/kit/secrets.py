@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 
-def load_or_create_secret(data_dir: Path, name: str, from_env: str | None) -> str:
-    """Return the secret ``name``: the env value when set, else the file in ``<data_dir>/secrets``.
+def _random_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def load_or_create_secret(
+    data_dir: Path, name: str, from_env: str | None, *, generate: Callable[[], str] = _random_token
+) -> str:
+    """Return the secret ``name``: the env value when set, else the file in ``<data_dir>/secrets``
+    (written once with ``generate()`` when it does not exist).
 
     The file is created with O_EXCL so two processes starting at once agree on one value.
     """
@@ -22,7 +30,7 @@ def load_or_create_secret(data_dir: Path, name: str, from_env: str | None) -> st
     except FileExistsError:
         return _read_secret(path)
     with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
+        handle.write(generate())
     return _read_secret(path)
 
 

@@ -1,4 +1,6 @@
-"""Demo data: org "Demo Capital", one user per role, and a dozen deals spread over the stages.
+"""Demo data: org "Demo Capital", one user per role, a dozen deals spread over the stages, and
+a fund with investors, commitments, capital calls and a paid distribution (``demo_fund``); the
+demo lp user is linked to one of the fund's investors.
 
 Deals are created and moved by the kernel's own services, as the demo gp, so every demo
 deal went through the state machine's gates and has its events in the hash chain. Like every
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.bff.authz.permissions import Role
 from cornerstone.bff.config import BffSettings
-from cornerstone.bff.models import OrgRow
+from cornerstone.bff.models import OrgRow, UserRow
 from cornerstone.bff.orgs.service import create_org, new_org_id
 from cornerstone.bff.users.service import add_user
 from cornerstone.contracts.deals import Address, AssetClass, DealCreate, Stage, TransitionRequest
@@ -27,6 +29,7 @@ from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import request_id_var
 from cornerstone.kit.secrets import load_or_create_secret
 from cornerstone.kit.service_auth import ServiceCaller
+from cornerstone.ops.demo_fund import seed_demo_fund
 
 DEMO_ORG = "Demo Capital"
 DEMO_USERS: tuple[tuple[str, Role], ...] = (
@@ -250,26 +253,36 @@ async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> 
             created = await create_org(
                 session, org_id=org_id, name=DEMO_ORG, admin_email=DEMO_USERS[0][0], admin_password=password
             )
-            gp_id = ""
+            user_ids: dict[Role, str] = {Role.ADMIN: created.admin_id}
             for email, role in DEMO_USERS[1:]:
                 user = await add_user(
                     session, org_id=created.org_id, email=email, role=role, password=password, investor_id=None
                 )
-                if role == Role.GP:
-                    gp_id = user.id
+                user_ids[role] = user.id
+
+        caller = ServiceCaller(
+            org_id=created.org_id, actor_id=user_ids[Role.GP], actor_role=Role.GP.value, service="demo"
+        )
+        admin = ServiceCaller(
+            org_id=created.org_id, actor_id=user_ids[Role.ADMIN], actor_role=Role.ADMIN.value, service="demo"
+        )
+        kernel_db = Database(kernel.resolved_kernel_migration_database_url())
+        token = request_id_var.set("demo-seed")
+        try:
+            for spec in DEMO_DEALS:
+                async with kernel_db.session(write=True, org_id=caller.org_id) as session:
+                    await _seed_deal(session, caller, spec)
+            lp_investor_id = await seed_demo_fund(kernel_db, caller, admin, kernel.field_cipher())
+        finally:
+            request_id_var.reset(token)
+            await kernel_db.dispose()
+
+        async with bff_db.session(write=True, org_id=org_id) as session:
+            lp = await session.get(UserRow, user_ids[Role.LP])
+            assert lp is not None
+            lp.investor_id = lp_investor_id
     finally:
         await bff_db.dispose()
-
-    caller = ServiceCaller(org_id=created.org_id, actor_id=gp_id, actor_role=Role.GP.value, service="demo")
-    kernel_db = Database(kernel.resolved_kernel_migration_database_url())
-    token = request_id_var.set("demo-seed")
-    try:
-        for spec in DEMO_DEALS:
-            async with kernel_db.session(write=True, org_id=caller.org_id) as session:
-                await _seed_deal(session, caller, spec)
-    finally:
-        request_id_var.reset(token)
-        await kernel_db.dispose()
     return created.org_id
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -417,27 +416,6 @@ def test_pro_rata_of_nothing() -> None:
 
 
 # --- performance --------------------------------------------------------------------------------------------------
-
-
-def test_ten_thousand_investors_with_history_in_well_under_a_second() -> None:
-    rng = random.Random(11)
-    start = date(2020, 1, 1)
-    contributions = [
-        Contribution(f"investor-{index:05d}", start + timedelta(days=rng.randint(0, 700)), rng.randint(10**6, 10**9))
-        for index in range(10_000)
-    ]
-    capital = sum(contribution.amount for contribution in contributions)
-    prior: list[PriorDistribution] = []
-    for fund_terms in (terms("annual"), terms("simple", catch_up="0.8")):
-        prior = []
-        started = time.perf_counter()
-        for year in (2022, 2023, 2024):
-            on = date(year, 6, 30)
-            result = waterfall_distribution(fund_terms, contributions, prior, capital // 2, on)
-            prior.append(as_prior(result, on))
-        elapsed = (time.perf_counter() - started) / 3
-        assert sum(prior[-1].lp_amounts.values()) + prior[-1].gp_amount == capital // 2
-        assert elapsed < 1.0, f"{elapsed:.3f} s per distribution"
 
 
 # --- properties ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ class Role(StrEnum):
 
 ALL_ROLES = frozenset(Role)
 ALL_BUT_LP = ALL_ROLES - {Role.LP}
+# Funds, investors and money: the firm's own people. External parties (counsel, lenders,
+# escrow, property managers) never see them; an lp sees only their own investor, elsewhere.
+FIRM = frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.AUDITOR})
+MONEY_MANAGERS = frozenset({Role.ADMIN, Role.GP})
 
 
 class Permission(StrEnum):
@@ -33,6 +37,17 @@ class Permission(StrEnum):
     DEALS_WRITE = "deals:write"
     DEALS_TRANSITION = "deals:transition"
     AUDIT_READ = "audit:read"
+    FUNDS_READ = "funds:read"
+    FUNDS_WRITE = "funds:write"
+    INVESTORS_READ = "investors:read"
+    INVESTOR_READ_OWN = "investors:read-own"
+    INVESTORS_WRITE = "investors:write"
+    CAPITAL_CALLS_READ = "capital-calls:read"
+    CAPITAL_CALLS_WRITE = "capital-calls:write"
+    DISTRIBUTIONS_READ = "distributions:read"
+    DISTRIBUTIONS_WRITE = "distributions:write"
+    PORTFOLIO_READ = "portfolio:read"
+    STATEMENTS_READ = "statements:read"
 
 
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
@@ -46,6 +61,20 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     # Who may request a given edge is the kernel's state-machine table; this is the outer door.
     Permission.DEALS_TRANSITION: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
     Permission.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Permission.FUNDS_READ: FIRM,
+    Permission.FUNDS_WRITE: MONEY_MANAGERS,
+    Permission.INVESTORS_READ: FIRM,
+    # One investor: the firm, or the lp user linked to that investor (any other id is a 404).
+    Permission.INVESTOR_READ_OWN: FIRM | {Role.LP},
+    Permission.INVESTORS_WRITE: MONEY_MANAGERS,
+    Permission.CAPITAL_CALLS_READ: FIRM,
+    Permission.CAPITAL_CALLS_WRITE: MONEY_MANAGERS,
+    Permission.DISTRIBUTIONS_READ: FIRM,
+    # Approval also needs a second person: the kernel refuses the creator (FOUR_EYES_REQUIRED).
+    Permission.DISTRIBUTIONS_WRITE: MONEY_MANAGERS,
+    Permission.PORTFOLIO_READ: frozenset({Role.LP}),
+    # A statement: admin, gp and auditor, or the lp user for their own investor.
+    Permission.STATEMENTS_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR, Role.LP}),
 }
 
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"

@@ -13,14 +13,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from cornerstone.bff.auth.dependencies import CurrentUser
-from cornerstone.bff.idempotency.service import (
-    KEY_HEADER,
-    MAX_KEY_LENGTH,
-    Idempotency,
-    request_fingerprint,
-    validated_key,
-)
+from cornerstone.bff.idempotency.service import Idempotency, request_fingerprint
 from cornerstone.kit.db import Database
+from cornerstone.kit.idempotency_keys import KEY_HEADER, MAX_KEY_LENGTH, validated_key
 
 
 async def idempotency(

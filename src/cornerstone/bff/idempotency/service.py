@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,20 +36,17 @@ from cornerstone.bff.models import IdempotencyRecordRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.db import Database
+from cornerstone.kit.idempotency_keys import KEY_HEADER, REPLAYED_HEADER
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import (
     AppError,
     IdempotencyInFlight,
-    IdempotencyKeyRequired,
     IdempotencyKeyReused,
     app_error_response,
 )
 
 log = structlog.get_logger("cornerstone.bff.idempotency")
 
-KEY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotency-Replayed"
-MAX_KEY_LENGTH = 255
 RECORD_TTL = timedelta(hours=24)
 # Far longer than any money POST takes (the kernel's read timeout is seconds), so a live request
 # is never taken over; short enough that a crashed one does not block its key for a day.
@@ -63,23 +60,6 @@ IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 _CLAIM_ATTEMPTS = 3
 
 Action = Callable[[], Awaitable[Any]]
-
-
-def validated_key(values: Sequence[str]) -> str:
-    """The one ``Idempotency-Key`` of a request: 1-255 printable ASCII characters (space to ``~``)."""
-    if not values or not values[0]:
-        raise IdempotencyKeyRequired(
-            f"This request moves money: send an `{KEY_HEADER}` header (1-{MAX_KEY_LENGTH} printable ASCII "
-            "characters, e.g. a UUID), and the same one again on every retry."
-        )
-    if len(values) > 1:
-        raise IdempotencyKeyRequired(f"Send exactly one `{KEY_HEADER}` header, not {len(values)}.")
-    key = values[0]
-    if len(key) > MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in key):
-        raise IdempotencyKeyRequired(
-            f"The `{KEY_HEADER}` header is malformed: it must be 1-{MAX_KEY_LENGTH} printable ASCII characters."
-        )
-    return key
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -309,38 +289,3 @@ class Idempotency:
         except Exception:
             # The claim stays in flight until IN_FLIGHT_LEASE passes; retries get 409 until then.
             log.exception("idempotency_release_failed")
-
-
-async def sweep_expired_idempotency_records(
-    database: Database, now: datetime, *, org_ids: Iterable[str] | None = None
-) -> int:
-    """Delete every record whose ``expires_at`` is at or before ``now``; the number deleted.
-
-    Org by org, each in its own write transaction scoped to that org. Which orgs have expired
-    records is one cross-org read (``Database.session(all_orgs=True)``): on PostgreSQL that needs
-    the role that owns the tables (the migration database URL), as the operator commands do. A
-    caller on the app role passes ``org_ids`` instead.
-    """
-    cutoff = as_utc(now)
-    if org_ids is None:
-        async with database.session(all_orgs=True) as session:
-            org_ids = list(
-                (
-                    await session.execute(
-                        select(IdempotencyRecordRow.org_id)
-                        .where(IdempotencyRecordRow.expires_at <= cutoff)
-                        .distinct()
-                        .order_by(IdempotencyRecordRow.org_id)
-                    )
-                ).scalars()
-            )
-    swept = 0
-    for org_id in org_ids:
-        async with database.session(write=True, org_id=org_id) as session:
-            deleted = await session.execute(
-                delete(IdempotencyRecordRow)
-                .where(IdempotencyRecordRow.org_id == org_id, IdempotencyRecordRow.expires_at <= cutoff)
-                .returning(IdempotencyRecordRow.id)
-            )
-            swept += len(deleted.all())
-    return swept

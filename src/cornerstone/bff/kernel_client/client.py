@@ -15,6 +15,7 @@ import httpx
 import structlog
 
 from cornerstone.bff.auth.dependencies import Principal
+from cornerstone.kit.idempotency_keys import KEY_HEADER
 from cornerstone.kit.problems import AppError, ServiceUnavailable
 from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
 from cornerstone.kit.service_auth import mint_service_token
@@ -75,6 +76,7 @@ class KernelClient:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         """Call ``/kernel/v1/orgs/{caller.org_id}{path}`` on behalf of ``caller`` and return the JSON body."""
         token = mint_service_token(
@@ -84,6 +86,9 @@ class KernelClient:
         request_id = current_request_id()
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
+        if idempotency_key is not None:
+            # The kernel stores the outcome under this key, so a retry never moves money twice.
+            headers[KEY_HEADER] = idempotency_key
         url = f"/kernel/v1/orgs/{caller.org_id}{path}"
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         try:

@@ -56,7 +56,7 @@ async def update_deal(deal_id: DealId, body: DealUpdate, caller: Caller, session
 
 @router.get("/{deal_id}/transitions", response_model=list[TransitionOption])
 async def preview_transitions(deal_id: DealId, caller: Caller, session: ReadSession) -> list[TransitionOption]:
-    return service.transition_options(await service.read_deal(session, caller, deal_id), caller)
+    return await service.transition_options(session, caller, await service.read_deal(session, caller, deal_id))
 
 
 @router.post("/{deal_id}/transitions", response_model=Deal)

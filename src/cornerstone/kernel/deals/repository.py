@@ -3,18 +3,13 @@ parties, the deals they are party to) is applied in one place, never by hand."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
-from datetime import datetime
 
 from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kernel.models import DealRow
-from cornerstone.kit.clock import as_utc, isoformat_utc
-from cornerstone.kit.problems import ValidationFailed
+from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.service_auth import ServiceCaller
 
 
@@ -30,27 +25,6 @@ def scoped_deals(caller: ServiceCaller) -> Select[DealRow]:
 async def get_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow | None:
     result = await session.execute(scoped_deals(caller).where(DealRow.id == deal_id))
     return result.scalar_one_or_none()
-
-
-def encode_cursor(row: DealRow) -> str:
-    raw = json.dumps([isoformat_utc(row.created_at), row.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        # Only the shape encode_cursor writes: anything else (e.g. `[1, 2]`) must be a 422, not a crash.
-        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
-            raise ValueError("not a [created_at, id] pair")
-        created_at, deal_id = decoded
-        return as_utc(datetime.fromisoformat(created_at.replace("Z", "+00:00"))), str(deal_id)
-    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "Invalid fields: query.cursor",
-            extra={"errors": [{"field": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}]},
-        ) from exc
 
 
 def _escape_like(text: str) -> str:
@@ -78,15 +52,7 @@ async def list_deals(
                 func.lower(DealRow.city).like(pattern, escape="\\"),
             )
         )
-    if cursor is not None:
-        created_at, deal_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(DealRow.created_at < created_at, (DealRow.created_at == created_at) & (DealRow.id < deal_id))
-        )
-    statement = statement.order_by(DealRow.created_at.desc(), DealRow.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(statement)).scalars())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await keyset_page(session, statement, DealRow, limit=limit, cursor=cursor)
 
 
 async def compare_and_set(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.deals import (
@@ -26,7 +27,7 @@ from cornerstone.kernel.deals.state_machine import (
 )
 from cornerstone.kernel.errors import DealGuardFailed, DealTransitionNotAllowed
 from cornerstone.kernel.events.service import append_event
-from cornerstone.kernel.models import DealRow
+from cornerstone.kernel.models import CapitalCallRow, DealRow
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import Forbidden, NotFound, VersionConflict
@@ -161,19 +162,29 @@ async def update_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str
     return deal
 
 
-def _gate_context(row: DealRow, reason: str | None) -> GateContext:
+async def _unfunded_linked_calls(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> int:
+    statement = select(func.count()).where(
+        CapitalCallRow.org_id == caller.org_id,
+        CapitalCallRow.deal_id == deal_id,
+        CapitalCallRow.status.not_in(["funded", "cancelled"]),
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def _gate_context(session: AsyncSession, caller: ServiceCaller, row: DealRow, reason: str | None) -> GateContext:
     fields = {name: getattr(row, name) for name in (*SCALAR_FIELDS, *ADDRESS_FIELDS)}
     return GateContext(
         stage=Stage(row.stage),
         held_from=Stage(row.held_from) if row.held_from else None,
         fields=fields,
         reason=reason,
+        unfunded_linked_calls=await _unfunded_linked_calls(session, caller, row.id),
     )
 
 
-def transition_options(row: DealRow, caller: ServiceCaller) -> list[TransitionOption]:
+async def transition_options(session: AsyncSession, caller: ServiceCaller, row: DealRow) -> list[TransitionOption]:
     """The "why not?" preview: every edge out of the current stage, evaluated as this caller."""
-    context = _gate_context(row, reason=None)
+    context = await _gate_context(session, caller, row, reason=None)
     options = []
     for edge in edges_from(Stage(row.stage)):
         permitted = caller.actor_role in edge.roles
@@ -207,7 +218,7 @@ async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id:
             f"Your role cannot move a deal from `{source.value}` to `{body.to.value}`.",
             extra={"roles": sorted(edge.roles)},
         )
-    unmet = evaluate_gate(edge, _gate_context(row, body.reason))
+    unmet = evaluate_gate(edge, await _gate_context(session, caller, row, body.reason))
     if unmet:
         raise DealGuardFailed(
             f"Moving to `{body.to.value}` needs: " + " ".join(u.requirement for u in unmet),

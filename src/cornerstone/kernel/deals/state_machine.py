@@ -56,6 +56,7 @@ class GateContext:
     held_from: Stage | None
     fields: Mapping[str, Any]
     reason: str | None = None
+    unfunded_linked_calls: int = 0  # capital calls linked to the deal, not cancelled and not yet funded
 
 
 class Requirement(Protocol):
@@ -132,6 +133,27 @@ class ReturnsToStageLeft:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkedCallsFunded:
+    """Every capital call linked to the deal is funded (or cancelled): the equity is in before closing."""
+
+    kind: str = "check"
+
+    def evaluate(self, context: GateContext) -> Unmet | None:
+        if context.unfunded_linked_calls == 0:
+            return None
+        count = context.unfunded_linked_calls
+        return Unmet(
+            kind="check",
+            requirement="Fund the capital calls linked to this deal.",
+            detail=f"{count} linked capital call{'s are' if count != 1 else ' is'} not funded yet.",
+            check="linked_calls_funded",
+        )
+
+    def describe(self) -> str:
+        return "every capital call linked to the deal is funded"
+
+
+@dataclass(frozen=True, slots=True)
 class Edge:
     source: Stage
     target: Stage
@@ -160,7 +182,7 @@ def _edges() -> tuple[Edge, ...]:
         Edge(Stage.DUE_DILIGENCE, Stage.FINANCING, LEADERSHIP, note="diligence cleared"),
         Edge(Stage.DUE_DILIGENCE, Stage.LOI, LEADERSHIP, note="re-trade"),
         Edge(Stage.FINANCING, Stage.CLOSING, LEADERSHIP, note="financing committed"),
-        Edge(Stage.CLOSING, Stage.CLOSED, LEADERSHIP, note="funded and recorded"),
+        Edge(Stage.CLOSING, Stage.CLOSED, LEADERSHIP, (LinkedCallsFunded(),), note="funded and recorded"),
         Edge(Stage.CLOSED, Stage.OPERATING, LEADERSHIP, note="handed to asset management"),
         Edge(Stage.OPERATING, Stage.CHANGED, LEADERSHIP, note="business plan changed"),
         Edge(Stage.CHANGED, Stage.OPERATING, LEADERSHIP, note="back to plan"),

@@ -1,7 +1,31 @@
 """Kernel tables, one per module; ``Base.metadata`` is the target of the kernel's migrations."""
 
 from cornerstone.kernel.models.base import Base
+from cornerstone.kernel.models.capital_call import CapitalCallRow
+from cornerstone.kernel.models.capital_call_allocation import CapitalCallAllocationRow
+from cornerstone.kernel.models.commitment import CommitmentRow
 from cornerstone.kernel.models.deal import DealRow
+from cornerstone.kernel.models.distribution import DistributionRow
+from cornerstone.kernel.models.distribution_allocation import DistributionAllocationRow
 from cornerstone.kernel.models.event import EventRow
+from cornerstone.kernel.models.fund import FundRow
+from cornerstone.kernel.models.fund_valuation import FundValuationRow
+from cornerstone.kernel.models.investor import InvestorRow
+from cornerstone.kernel.models.ledger_entry import LedgerEntryRow
+from cornerstone.kernel.models.money_operation import MoneyOperationRow
 
-__all__ = ["Base", "DealRow", "EventRow"]
+__all__ = [
+    "Base",
+    "CapitalCallAllocationRow",
+    "CapitalCallRow",
+    "CommitmentRow",
+    "DealRow",
+    "DistributionAllocationRow",
+    "DistributionRow",
+    "EventRow",
+    "FundRow",
+    "FundValuationRow",
+    "InvestorRow",
+    "LedgerEntryRow",
+    "MoneyOperationRow",
+]

@@ -1,0 +1,1 @@
+"""Public capital call routes."""

@@ -1,0 +1,1 @@
+"""Public fund routes: funds, NAV marks, commitments."""

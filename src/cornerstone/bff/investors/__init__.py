@@ -1,0 +1,1 @@
+"""Public investor routes and investor statements."""

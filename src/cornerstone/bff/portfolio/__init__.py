@@ -1,0 +1,1 @@
+"""The LP portal's portfolio route."""

@@ -1,0 +1,1 @@
+"""Capital calls: allocation over commitments, issue, payments, cancellation."""

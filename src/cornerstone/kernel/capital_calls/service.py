@@ -1,0 +1,270 @@
+"""Capital call use cases: draft -> issued -> partially_funded -> funded, or cancelled.
+
+Allocation: the call amount is split pro rata to the investors' commitments, exact to the
+cent by the largest-remainder method (``kit.money.allocate``: leftover cents go to the largest
+remainders, ties to the larger commitment, then the smaller investor id), and never past what
+an investor has not yet been called for: ``committed - called`` where ``called`` sums their
+shares of every call that is not cancelled. An investor who would exceed that is capped and
+the rest is spread over the others; a call larger than everything uncalled is refused
+(409 ``CALL_EXCEEDS_UNFUNDED``).
+
+Every money write on a fund first takes the fund's lock (an advisory lock on PostgreSQL; the
+write transaction itself on SQLite), so two calls can never both pass the unfunded check.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cornerstone.contracts.funds import (
+    CallAllocation,
+    CapitalCall,
+    CapitalCallCreate,
+    CapitalCallPage,
+    CapitalCallStatus,
+    PaymentCreate,
+)
+from cornerstone.kernel.deals import repository as deals
+from cornerstone.kernel.deals.service import DealNotFound
+from cornerstone.kernel.events.service import append_event
+from cornerstone.kernel.funds.service import called_by_investor, committed_by_investor, lock_fund, read_fund
+from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
+from cornerstone.kernel.paging import keyset_page
+from cornerstone.kit.clock import as_utc, utcnow
+from cornerstone.kit.ids import new_id
+from cornerstone.kit.money import allocate
+from cornerstone.kit.problems import Conflict, NotFound
+from cornerstone.kit.request_context import current_request_id
+from cornerstone.kit.service_auth import ServiceCaller
+
+OPEN_FOR_PAYMENT = {CapitalCallStatus.ISSUED.value, CapitalCallStatus.PARTIALLY_FUNDED.value}
+
+
+class CapitalCallNotFound(NotFound):
+    code = "CAPITAL_CALL_NOT_FOUND"
+    title = "Capital call not found"
+
+    def __init__(self) -> None:
+        super().__init__("No capital call with this id.")
+
+
+class CallExceedsUnfunded(Conflict):
+    code = "CALL_EXCEEDS_UNFUNDED"
+    title = "Call exceeds unfunded commitments"
+
+
+class CapitalCallStateConflict(Conflict):
+    code = "CAPITAL_CALL_STATE_CONFLICT"
+    title = "Not possible in the call's status"
+
+
+class CallHasPayments(Conflict):
+    code = "CALL_HAS_PAYMENTS"
+    title = "The call has payments"
+
+
+class PaymentExceedsAllocation(Conflict):
+    code = "PAYMENT_EXCEEDS_ALLOCATION"
+    title = "Payment exceeds what is due"
+
+
+class InvestorNotInCall(Conflict):
+    code = "INVESTOR_NOT_IN_CALL"
+    title = "Investor has no share of this call"
+
+
+async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[CapitalCallAllocationRow]:
+    statement = (
+        select(CapitalCallAllocationRow)
+        .where(CapitalCallAllocationRow.org_id == caller.org_id, CapitalCallAllocationRow.call_id == call_id)
+        .order_by(CapitalCallAllocationRow.investor_id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+def _contract(row: CapitalCallRow, allocations: list[CapitalCallAllocationRow]) -> CapitalCall:
+    return CapitalCall(
+        id=row.id,
+        fund_id=row.fund_id,
+        amount=row.amount,
+        currency=row.currency,
+        due_date=row.due_date,
+        purpose=row.purpose,
+        deal_id=row.deal_id,
+        status=CapitalCallStatus(row.status),
+        allocations=[CallAllocation(investor_id=a.investor_id, amount=a.amount, paid=a.paid) for a in allocations],
+        paid=row.paid,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+        version=row.version,
+    )
+
+
+async def to_contract(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> CapitalCall:
+    return _contract(row, await _allocations(session, caller, row.id))
+
+
+async def read_call(
+    session: AsyncSession, caller: ServiceCaller, call_id: str, *, for_update: bool = False
+) -> CapitalCallRow:
+    statement = select(CapitalCallRow).where(CapitalCallRow.org_id == caller.org_id, CapitalCallRow.id == call_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).scalar_one_or_none()
+    if row is None:
+        raise CapitalCallNotFound()
+    return row
+
+
+async def create_call(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> CapitalCall:
+    fund = await read_fund(session, caller, body.fund_id)
+    if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
+        raise DealNotFound()
+    await lock_fund(session, caller, fund.id)
+    committed = await committed_by_investor(session, caller, fund.id)
+    called = await called_by_investor(session, caller, fund.id)
+    uncalled = {investor: max(total - called.get(investor, 0), 0) for investor, total in committed.items()}
+    available = sum(uncalled.values())
+    if body.amount > available:
+        raise CallExceedsUnfunded(
+            f"The call asks for {body.amount} but only {available} of the commitments is uncalled.",
+            extra={"uncalled": available},
+        )
+    shares = allocate(body.amount, committed, caps=uncalled)
+    now = utcnow()
+    row = CapitalCallRow(
+        id=new_id(),
+        org_id=caller.org_id,
+        fund_id=fund.id,
+        amount=body.amount,
+        currency=fund.currency,
+        due_date=body.due_date,
+        purpose=body.purpose,
+        deal_id=body.deal_id,
+        status=CapitalCallStatus.DRAFT.value,
+        paid=0,
+        version=1,
+        created_by=caller.actor_id,
+        created_at=now,
+        updated_at=now,
+    )
+    allocations = [
+        CapitalCallAllocationRow(call_id=row.id, investor_id=investor, org_id=caller.org_id, amount=amount, paid=0)
+        for investor, amount in sorted(shares.items())
+        if amount > 0
+    ]
+    session.add(row)
+    await session.flush()
+    session.add_all(allocations)
+    await session.flush()
+    call = _contract(row, allocations)
+    await append_event(
+        session,
+        caller,
+        type="capital_call.created",
+        subject_type="capital_call",
+        subject_id=row.id,
+        payload={
+            "fund_id": fund.id,
+            "amount": row.amount,
+            "due_date": row.due_date.isoformat(),
+            "deal_id": row.deal_id,
+        },
+    )
+    return call
+
+
+async def _set_status(session: AsyncSession, row: CapitalCallRow, status: CapitalCallStatus) -> None:
+    row.status = status.value
+    row.version += 1
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def issue_call(session: AsyncSession, caller: ServiceCaller, call_id: str) -> CapitalCall:
+    row = await read_call(session, caller, call_id, for_update=True)
+    if row.status != CapitalCallStatus.DRAFT.value:
+        raise CapitalCallStateConflict(f"Only a draft call can be issued; this one is {row.status}.")
+    await _set_status(session, row, CapitalCallStatus.ISSUED)
+    await append_event(
+        session, caller, type="capital_call.issued", subject_type="capital_call", subject_id=row.id, payload={}
+    )
+    return await to_contract(session, caller, row)
+
+
+async def cancel_call(session: AsyncSession, caller: ServiceCaller, call_id: str) -> CapitalCall:
+    row = await read_call(session, caller, call_id, for_update=True)
+    if row.paid > 0:
+        raise CallHasPayments("A call with payments recorded cannot be cancelled.")
+    if row.status not in {CapitalCallStatus.DRAFT.value, CapitalCallStatus.ISSUED.value}:
+        raise CapitalCallStateConflict(f"A {row.status} call cannot be cancelled.")
+    await _set_status(session, row, CapitalCallStatus.CANCELLED)
+    await append_event(
+        session, caller, type="capital_call.cancelled", subject_type="capital_call", subject_id=row.id, payload={}
+    )
+    return await to_contract(session, caller, row)
+
+
+async def record_payment(
+    session: AsyncSession, caller: ServiceCaller, call_id: str, body: PaymentCreate
+) -> CapitalCall:
+    row = await read_call(session, caller, call_id)
+    await lock_fund(session, caller, row.fund_id)
+    await session.refresh(row, with_for_update=True)  # read again under the fund's lock
+    if row.status not in OPEN_FOR_PAYMENT:
+        raise CapitalCallStateConflict(f"Payments are recorded on issued calls; this one is {row.status}.")
+    allocations = await _allocations(session, caller, row.id)
+    share = next((a for a in allocations if a.investor_id == body.investor_id), None)
+    if share is None:
+        raise InvestorNotInCall("This investor has no share of the call.")
+    due = share.amount - share.paid
+    if body.amount > due:
+        raise PaymentExceedsAllocation(
+            f"The investor owes {due} on this call; a payment of {body.amount} is more than that.",
+            extra={"due": due},
+        )
+    share.paid += body.amount
+    row.paid += body.amount
+    status = CapitalCallStatus.FUNDED if row.paid == row.amount else CapitalCallStatus.PARTIALLY_FUNDED
+    await _set_status(session, row, status)
+    entry = LedgerEntryRow(
+        id=new_id(),
+        org_id=caller.org_id,
+        fund_id=row.fund_id,
+        investor_id=body.investor_id,
+        kind="contribution",
+        amount=body.amount,
+        on=body.received_at,
+        source_type="capital_call",
+        source_id=row.id,
+        request_id=current_request_id(),
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    await session.flush()
+    await append_event(
+        session,
+        caller,
+        type="capital_call.payment_recorded",
+        subject_type="capital_call",
+        subject_id=row.id,
+        payload={
+            "investor_id": body.investor_id,
+            "amount": body.amount,
+            "received_at": body.received_at.isoformat(),
+            "ledger_entry_id": entry.id,
+            "status": row.status,
+        },
+    )
+    return _contract(row, allocations)
+
+
+async def list_calls(
+    session: AsyncSession, caller: ServiceCaller, *, fund_id: str | None, limit: int, cursor: str | None
+) -> CapitalCallPage:
+    statement = select(CapitalCallRow).where(CapitalCallRow.org_id == caller.org_id)
+    if fund_id is not None:
+        statement = statement.where(CapitalCallRow.fund_id == fund_id)
+    rows, next_cursor = await keyset_page(session, statement, CapitalCallRow, limit=limit, cursor=cursor)
+    return CapitalCallPage(items=[await to_contract(session, caller, row) for row in rows], next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""Funds, their NAV marks and the commitments investors make to them."""

@@ -1,0 +1,262 @@
+"""Fund use cases: create and read funds, record NAV marks, add commitments.
+
+A fund's figures (committed, called, contributed, distributed, NAV, multiples) are derived
+from commitments, capital calls, the ledger and the latest NAV mark on every read; nothing
+editable holds them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cornerstone.contracts.funds import (
+    Commitment,
+    CommitmentCreate,
+    Compounding,
+    Fund,
+    FundCreate,
+    FundFigures,
+    FundPage,
+    Valuation,
+    ValuationCreate,
+)
+from cornerstone.kernel.events.service import append_event
+from cornerstone.kernel.investors.service import read_investor
+from cornerstone.kernel.ledger.returns import ratio
+from cornerstone.kernel.models import (
+    CapitalCallAllocationRow,
+    CapitalCallRow,
+    CommitmentRow,
+    DistributionRow,
+    FundRow,
+    FundValuationRow,
+    LedgerEntryRow,
+)
+from cornerstone.kernel.paging import keyset_page
+from cornerstone.kit.clock import as_utc, utcnow
+from cornerstone.kit.hashchain import lock_chain
+from cornerstone.kit.ids import new_id
+from cornerstone.kit.problems import NotFound
+from cornerstone.kit.service_auth import ServiceCaller
+
+
+class FundNotFound(NotFound):
+    code = "FUND_NOT_FOUND"
+    title = "Fund not found"
+
+    def __init__(self) -> None:
+        super().__init__("No fund with this id.")
+
+
+async def read_fund(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> FundRow:
+    row = (
+        await session.execute(select(FundRow).where(FundRow.org_id == caller.org_id, FundRow.id == fund_id))
+    ).scalar_one_or_none()
+    if row is None:
+        raise FundNotFound()
+    return row
+
+
+async def lock_fund(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> None:
+    """Serialize money writes on one fund until the transaction ends (see capital_calls.service)."""
+    await lock_chain(session, "fund", f"{caller.org_id}:{fund_id}")
+
+
+async def latest_valuation(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> FundValuationRow | None:
+    statement = (
+        select(FundValuationRow)
+        .where(FundValuationRow.org_id == caller.org_id, FundValuationRow.fund_id == fund_id)
+        .order_by(FundValuationRow.as_of.desc(), FundValuationRow.created_at.desc(), FundValuationRow.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def _sum(session: AsyncSession, column: Any, *conditions: ColumnElement[bool]) -> int:
+    value = (await session.execute(select(func.coalesce(func.sum(column), 0)).where(*conditions))).scalar_one()
+    return int(value)
+
+
+async def figures(session: AsyncSession, caller: ServiceCaller, fund: FundRow) -> FundFigures:
+    org, fund_id = caller.org_id, fund.id
+    committed = await _sum(session, CommitmentRow.amount, CommitmentRow.org_id == org, CommitmentRow.fund_id == fund_id)
+    called = await _sum(
+        session,
+        CapitalCallRow.amount,
+        CapitalCallRow.org_id == org,
+        CapitalCallRow.fund_id == fund_id,
+        CapitalCallRow.status != "cancelled",
+    )
+    in_ledger = (LedgerEntryRow.org_id == org, LedgerEntryRow.fund_id == fund_id)
+    contributed = await _sum(session, LedgerEntryRow.amount, *in_ledger, LedgerEntryRow.kind == "contribution")
+    distributed = await _sum(session, LedgerEntryRow.amount, *in_ledger, LedgerEntryRow.kind == "distribution")
+    carried_interest = await _sum(
+        session,
+        DistributionRow.carried_interest,
+        DistributionRow.org_id == org,
+        DistributionRow.fund_id == fund_id,
+        DistributionRow.status == "paid",
+    )
+    mark = await latest_valuation(session, caller, fund_id)
+    nav = mark.nav if mark else None
+    return FundFigures(
+        committed=committed,
+        called=called,
+        contributed=contributed,
+        distributed=distributed,
+        carried_interest=carried_interest,
+        nav=nav,
+        nav_as_of=mark.as_of if mark else None,
+        dpi=ratio(distributed, contributed),
+        rvpi=ratio(nav, contributed) if nav is not None else None,
+        tvpi=ratio(distributed + nav, contributed) if nav is not None else None,
+    )
+
+
+async def to_contract(session: AsyncSession, caller: ServiceCaller, row: FundRow) -> Fund:
+    return Fund(
+        id=row.id,
+        name=row.name,
+        currency=row.currency,
+        vintage=row.vintage,
+        pref_rate=Decimal(row.pref_rate),
+        pref_compounding=Compounding(row.pref_compounding),
+        catch_up_rate=Decimal(row.catch_up_rate),
+        carry_rate=Decimal(row.carry_rate),
+        figures=await figures(session, caller, row),
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def create_fund(session: AsyncSession, caller: ServiceCaller, body: FundCreate) -> Fund:
+    terms = body.model_dump(mode="json")
+    row = FundRow(
+        id=new_id(),
+        org_id=caller.org_id,
+        name=body.name,
+        currency=body.currency,
+        vintage=body.vintage,
+        pref_rate=terms["pref_rate"],
+        pref_compounding=terms["pref_compounding"],
+        catch_up_rate=terms["catch_up_rate"],
+        carry_rate=terms["carry_rate"],
+        created_by=caller.actor_id,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    await append_event(session, caller, type="fund.created", subject_type="fund", subject_id=row.id, payload=terms)
+    return await to_contract(session, caller, row)
+
+
+async def list_funds(session: AsyncSession, caller: ServiceCaller, *, limit: int, cursor: str | None) -> FundPage:
+    statement = select(FundRow).where(FundRow.org_id == caller.org_id)
+    rows, next_cursor = await keyset_page(session, statement, FundRow, limit=limit, cursor=cursor)
+    return FundPage(items=[await to_contract(session, caller, row) for row in rows], next_cursor=next_cursor)
+
+
+async def add_valuation(session: AsyncSession, caller: ServiceCaller, fund_id: str, body: ValuationCreate) -> Valuation:
+    fund = await read_fund(session, caller, fund_id)
+    row = FundValuationRow(
+        id=new_id(),
+        org_id=caller.org_id,
+        fund_id=fund.id,
+        as_of=body.as_of,
+        nav=body.nav,
+        created_by=caller.actor_id,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    valuation = Valuation(
+        id=row.id, fund_id=fund.id, as_of=row.as_of, nav=row.nav, currency=fund.currency, created_at=row.created_at
+    )
+    await append_event(
+        session,
+        caller,
+        type="fund.valuation_recorded",
+        subject_type="fund",
+        subject_id=fund.id,
+        payload=valuation.model_dump(mode="json"),
+    )
+    return valuation
+
+
+def _commitment(row: CommitmentRow, currency: str) -> Commitment:
+    return Commitment(
+        id=row.id,
+        fund_id=row.fund_id,
+        investor_id=row.investor_id,
+        amount=row.amount,
+        currency=currency,
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def add_commitment(
+    session: AsyncSession, caller: ServiceCaller, fund_id: str, body: CommitmentCreate
+) -> Commitment:
+    fund = await read_fund(session, caller, fund_id)
+    investor = await read_investor(session, caller, body.investor_id)
+    row = CommitmentRow(
+        id=new_id(),
+        org_id=caller.org_id,
+        fund_id=fund.id,
+        investor_id=investor.id,
+        amount=body.amount,
+        created_by=caller.actor_id,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    commitment = _commitment(row, fund.currency)
+    await append_event(
+        session,
+        caller,
+        type="commitment.added",
+        subject_type="fund",
+        subject_id=fund.id,
+        payload=commitment.model_dump(mode="json"),
+    )
+    return commitment
+
+
+async def list_commitments(
+    session: AsyncSession, caller: ServiceCaller, fund_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[Commitment], str | None]:
+    fund = await read_fund(session, caller, fund_id)
+    statement = select(CommitmentRow).where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund.id)
+    rows, next_cursor = await keyset_page(session, statement, CommitmentRow, limit=limit, cursor=cursor)
+    return [_commitment(row, fund.currency) for row in rows], next_cursor
+
+
+async def committed_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
+    statement = (
+        select(CommitmentRow.investor_id, func.sum(CommitmentRow.amount))
+        .where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
+        .group_by(CommitmentRow.investor_id)
+    )
+    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}
+
+
+async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
+    """What each investor has been asked for in calls that are not cancelled (paid or not)."""
+    statement = (
+        select(CapitalCallAllocationRow.investor_id, func.sum(CapitalCallAllocationRow.amount))
+        .join(
+            CapitalCallRow,
+            (CapitalCallRow.id == CapitalCallAllocationRow.call_id)
+            & (CapitalCallRow.org_id == CapitalCallAllocationRow.org_id),
+        )
+        .where(
+            CapitalCallAllocationRow.org_id == caller.org_id,
+            CapitalCallRow.fund_id == fund_id,
+            CapitalCallRow.status != "cancelled",
+        )
+        .group_by(CapitalCallAllocationRow.investor_id)
+    )
+    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}

@@ -1,0 +1,1 @@
+"""Investors (LP entities), with their sensitive identifiers encrypted at rest."""

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cornerstone.kernel.models.base import Base
+
+
+class CapitalCallAllocationRow(Base):
+    """An investor's share of a capital call and how much of it has been paid."""
+
+    __tablename__ = "capital_call_allocations"
+    __table_args__ = (Index("ix_capital_call_allocations_org_id_investor_id", "org_id", "investor_id"),)
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    investor_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    paid: Mapped[int] = mapped_column(BigInteger, nullable=False)

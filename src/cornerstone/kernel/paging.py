@@ -1,0 +1,58 @@
+"""Keyset pagination for the kernel's lists: newest first on ``(created_at, id)``, an opaque cursor.
+
+Pages never skip or repeat a row while others are inserted, and a cursor that this API did
+not issue is a 422, never a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cornerstone.kit.clock import as_utc, isoformat_utc
+from cornerstone.kit.problems import ValidationFailed
+
+Row = TypeVar("Row")
+
+
+def encode_cursor(row: Any) -> str:
+    raw = json.dumps([isoformat_utc(row.created_at), row.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        # Only the shape encode_cursor writes: anything else (e.g. `[1, 2]`) must be a 422, not a crash.
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
+            raise ValueError("not a [created_at, id] pair")
+        created_at, row_id = decoded
+        return as_utc(datetime.fromisoformat(created_at.replace("Z", "+00:00"))), str(row_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "Invalid fields: query.cursor",
+            extra={"errors": [{"field": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}]},
+        ) from exc
+
+
+async def keyset_page(
+    session: AsyncSession, statement: Select[Any], model: type[Row], *, limit: int, cursor: str | None
+) -> tuple[list[Row], str | None]:
+    """One page of ``statement`` (rows of ``model``), newest first, and the cursor of the next page."""
+    columns: Any = model  # every paged model has ``created_at`` and ``id`` columns
+    if cursor is not None:
+        created_at, row_id = decode_cursor(cursor)
+        statement = statement.where(
+            or_(columns.created_at < created_at, (columns.created_at == created_at) & (columns.id < row_id))
+        )
+    statement = statement.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(statement)).scalars())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
