@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from cornerstone.contracts.funds import CapitalCall, CapitalCallCreate, CapitalCallPage, PaymentCreate
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.capital_calls import service
-from cornerstone.kernel.money_operations import MoneyKey, once
+from cornerstone.kernel.money_operations import Money
 from cornerstone.kernel.sessions import ReadSession, WriteSession
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/capital-calls", tags=["capital calls"])
@@ -20,11 +20,14 @@ CallId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CapitalCall)
-async def create_call(
-    body: CapitalCallCreate, request: Request, caller: Caller, session: WriteSession, key: MoneyKey
-) -> JSONResponse:
-    return await once(
-        session, caller, request, key, body, status.HTTP_201_CREATED, lambda: service.create_call(session, caller, body)
+async def create_call(body: CapitalCallCreate, money: Money) -> JSONResponse:
+    session, caller = money.session, money.caller
+    return await money.once(
+        body,
+        status.HTTP_201_CREATED,
+        "capital_call",
+        lambda: service.create_call(session, caller, body),
+        lambda call_id: service.load_call(session, caller, call_id),
     )
 
 
@@ -41,7 +44,7 @@ async def list_calls(
 
 @router.get("/{call_id}", response_model=CapitalCall)
 async def get_call(call_id: CallId, caller: Caller, session: ReadSession) -> CapitalCall:
-    return await service.to_contract(session, caller, await service.read_call(session, caller, call_id))
+    return await service.load_call(session, caller, call_id)
 
 
 @router.post("/{call_id}/issue", response_model=CapitalCall)
@@ -55,15 +58,12 @@ async def cancel_call(call_id: CallId, caller: Caller, session: WriteSession) ->
 
 
 @router.post("/{call_id}/payments", response_model=CapitalCall)
-async def record_payment(
-    call_id: CallId, body: PaymentCreate, request: Request, caller: Caller, session: WriteSession, key: MoneyKey
-) -> JSONResponse:
-    return await once(
-        session,
-        caller,
-        request,
-        key,
+async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> JSONResponse:
+    session, caller = money.session, money.caller
+    return await money.once(
         body,
         status.HTTP_200_OK,
+        "capital_call",
         lambda: service.record_payment(session, caller, call_id, body),
+        lambda stored_id: service.load_call(session, caller, stored_id),
     )

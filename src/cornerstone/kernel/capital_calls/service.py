@@ -14,7 +14,7 @@ write transaction itself on SQLite), so two calls can never both pass the unfund
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
@@ -27,9 +27,10 @@ from cornerstone.contracts.funds import (
 )
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.deals.service import DealNotFound
-from cornerstone.kernel.events.service import append_event
+from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import called_by_investor, committed_by_investor, lock_fund, read_fund
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
+from cornerstone.kernel.models.base import table_of
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -74,16 +75,20 @@ class InvestorNotInCall(Conflict):
     title = "Investor has no share of this call"
 
 
-async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[CapitalCallAllocationRow]:
+async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[CallAllocation]:
+    # Plain rows, not ORM objects: a call of a large fund has a share per investor (tens of thousands).
     statement = (
-        select(CapitalCallAllocationRow)
+        select(CapitalCallAllocationRow.investor_id, CapitalCallAllocationRow.amount, CapitalCallAllocationRow.paid)
         .where(CapitalCallAllocationRow.org_id == caller.org_id, CapitalCallAllocationRow.call_id == call_id)
         .order_by(CapitalCallAllocationRow.investor_id)
     )
-    return list((await session.execute(statement)).scalars())
+    return [
+        CallAllocation(investor_id=investor_id, amount=amount, paid=paid)
+        for investor_id, amount, paid in (await session.execute(statement)).all()
+    ]
 
 
-def _contract(row: CapitalCallRow, allocations: list[CapitalCallAllocationRow]) -> CapitalCall:
+def _contract(row: CapitalCallRow, allocations: list[CallAllocation]) -> CapitalCall:
     return CapitalCall(
         id=row.id,
         fund_id=row.fund_id,
@@ -93,7 +98,7 @@ def _contract(row: CapitalCallRow, allocations: list[CapitalCallAllocationRow]) 
         purpose=row.purpose,
         deal_id=row.deal_id,
         status=CapitalCallStatus(row.status),
-        allocations=[CallAllocation(investor_id=a.investor_id, amount=a.amount, paid=a.paid) for a in allocations],
+        allocations=allocations,
         paid=row.paid,
         created_by=row.created_by,
         created_at=as_utc(row.created_at),
@@ -103,6 +108,10 @@ def _contract(row: CapitalCallRow, allocations: list[CapitalCallAllocationRow]) 
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> CapitalCall:
     return _contract(row, await _allocations(session, caller, row.id))
+
+
+async def load_call(session: AsyncSession, caller: ServiceCaller, call_id: str) -> CapitalCall:
+    return await to_contract(session, caller, await read_call(session, caller, call_id))
 
 
 async def read_call(
@@ -150,14 +159,17 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
         updated_at=now,
     )
     allocations = [
-        CapitalCallAllocationRow(call_id=row.id, investor_id=investor, org_id=caller.org_id, amount=amount, paid=0)
+        CallAllocation(investor_id=investor, amount=amount, paid=0)
         for investor, amount in sorted(shares.items())
         if amount > 0
     ]
     session.add(row)
     await session.flush()
-    session.add_all(allocations)
-    await session.flush()
+    # One executemany, not an ORM object per investor.
+    await session.execute(
+        insert(table_of(CapitalCallAllocationRow)),
+        [{"call_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+    )
     call = _contract(row, allocations)
     await append_event(
         session,
@@ -170,6 +182,9 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
             "amount": row.amount,
             "due_date": row.due_date.isoformat(),
             "deal_id": row.deal_id,
+            # The shares themselves are rows of their own; the event pins them by hash.
+            "investors": len(allocations),
+            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
         },
     )
     return call
@@ -214,8 +229,17 @@ async def record_payment(
     await session.refresh(row, with_for_update=True)  # read again under the fund's lock
     if row.status not in OPEN_FOR_PAYMENT:
         raise CapitalCallStateConflict(f"Payments are recorded on issued calls; this one is {row.status}.")
-    allocations = await _allocations(session, caller, row.id)
-    share = next((a for a in allocations if a.investor_id == body.investor_id), None)
+    share = (
+        await session.execute(
+            select(CapitalCallAllocationRow.amount, CapitalCallAllocationRow.paid)
+            .where(
+                CapitalCallAllocationRow.org_id == caller.org_id,
+                CapitalCallAllocationRow.call_id == row.id,
+                CapitalCallAllocationRow.investor_id == body.investor_id,
+            )
+            .with_for_update()
+        )
+    ).first()
     if share is None:
         raise InvestorNotInCall("This investor has no share of the call.")
     due = share.amount - share.paid
@@ -224,7 +248,16 @@ async def record_payment(
             f"The investor owes {due} on this call; a payment of {body.amount} is more than that.",
             extra={"due": due},
         )
-    share.paid += body.amount
+    await session.execute(
+        update(CapitalCallAllocationRow)
+        .where(
+            CapitalCallAllocationRow.org_id == caller.org_id,
+            CapitalCallAllocationRow.call_id == row.id,
+            CapitalCallAllocationRow.investor_id == body.investor_id,
+        )
+        .values(paid=CapitalCallAllocationRow.paid + body.amount)
+        .execution_options(synchronize_session=False)
+    )
     row.paid += body.amount
     status = CapitalCallStatus.FUNDED if row.paid == row.amount else CapitalCallStatus.PARTIALLY_FUNDED
     await _set_status(session, row, status)
@@ -257,7 +290,7 @@ async def record_payment(
             "status": row.status,
         },
     )
-    return _contract(row, allocations)
+    return await to_contract(session, caller, row)
 
 
 async def list_calls(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.distributions import service
-from cornerstone.kernel.money_operations import MoneyKey, once
+from cornerstone.kernel.money_operations import Money
 from cornerstone.kernel.sessions import ReadSession, WriteSession
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/distributions", tags=["distributions"])
@@ -20,17 +20,14 @@ DistributionId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Distribution)
-async def create_distribution(
-    body: DistributionCreate, request: Request, caller: Caller, session: WriteSession, key: MoneyKey
-) -> JSONResponse:
-    return await once(
-        session,
-        caller,
-        request,
-        key,
+async def create_distribution(body: DistributionCreate, money: Money) -> JSONResponse:
+    session, caller = money.session, money.caller
+    return await money.once(
         body,
         status.HTTP_201_CREATED,
+        "distribution",
         lambda: service.create_distribution(session, caller, body),
+        lambda distribution_id: service.load_distribution(session, caller, distribution_id),
     )
 
 
@@ -47,7 +44,7 @@ async def list_distributions(
 
 @router.get("/{distribution_id}", response_model=Distribution)
 async def get_distribution(distribution_id: DistributionId, caller: Caller, session: ReadSession) -> Distribution:
-    return await service.to_contract(session, caller, await service.read_distribution(session, caller, distribution_id))
+    return await service.load_distribution(session, caller, distribution_id)
 
 
 @router.post("/{distribution_id}/approve", response_model=Distribution)
@@ -61,15 +58,12 @@ async def cancel_distribution(distribution_id: DistributionId, caller: Caller, s
 
 
 @router.post("/{distribution_id}/pay", response_model=Distribution)
-async def pay_distribution(
-    distribution_id: DistributionId, request: Request, caller: Caller, session: WriteSession, key: MoneyKey
-) -> JSONResponse:
-    return await once(
-        session,
-        caller,
-        request,
-        key,
+async def pay_distribution(distribution_id: DistributionId, money: Money) -> JSONResponse:
+    session, caller = money.session, money.caller
+    return await money.once(
         None,
         status.HTTP_200_OK,
+        "distribution",
         lambda: service.pay_distribution(session, caller, distribution_id),
+        lambda stored_id: service.load_distribution(session, caller, stored_id),
     )

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
@@ -35,9 +35,10 @@ from cornerstone.kernel.distributions.waterfall import (
     pro_rata_distribution,
     waterfall_distribution,
 )
-from cornerstone.kernel.events.service import append_event
+from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import lock_fund, read_fund
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
+from cornerstone.kernel.models.base import table_of
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -105,37 +106,62 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
 
 async def _allocations(
     session: AsyncSession, caller: ServiceCaller, distribution_id: str
-) -> list[DistributionAllocationRow]:
+) -> list[DistributionAllocation]:
     statement = (
-        select(DistributionAllocationRow)
+        select(DistributionAllocationRow.investor_id, DistributionAllocationRow.amount)
         .where(
             DistributionAllocationRow.org_id == caller.org_id,
             DistributionAllocationRow.distribution_id == distribution_id,
         )
         .order_by(DistributionAllocationRow.investor_id)
     )
-    return list((await session.execute(statement)).scalars())
+    return [
+        DistributionAllocation(investor_id=investor_id, amount=amount)
+        for investor_id, amount in (await session.execute(statement)).all()
+    ]
 
 
 async def prior_distributions(
     session: AsyncSession, caller: ServiceCaller, fund_id: str, *, excluding: str | None = None
 ) -> list[tuple[DistributionRow, PriorDistribution]]:
-    statement = (
-        select(DistributionRow)
-        .where(
-            DistributionRow.org_id == caller.org_id,
-            DistributionRow.fund_id == fund_id,
-            DistributionRow.status.in_(COUNTED),
-        )
-        .order_by(DistributionRow.date, DistributionRow.created_at, DistributionRow.id)
+    """The fund's approved and paid distributions in date order, with what each paid to whom
+    (two queries, whatever their number)."""
+    counted = (
+        DistributionRow.org_id == caller.org_id,
+        DistributionRow.fund_id == fund_id,
+        DistributionRow.status.in_(COUNTED),
     )
-    prior = []
-    for row in (await session.execute(statement)).scalars():
-        if row.id == excluding:
-            continue
-        lp_amounts = {a.investor_id: a.amount for a in await _allocations(session, caller, row.id)}
-        prior.append((row, PriorDistribution(on=row.date, lp_amounts=lp_amounts, gp_amount=row.carried_interest)))
-    return prior
+    rows = [
+        row
+        for row in (
+            await session.execute(
+                select(DistributionRow)
+                .where(*counted)
+                .order_by(DistributionRow.date, DistributionRow.created_at, DistributionRow.id)
+            )
+        ).scalars()
+        if row.id != excluding
+    ]
+    paid: dict[str, dict[str, int]] = {row.id: {} for row in rows}
+    shares = await session.execute(
+        select(
+            DistributionAllocationRow.distribution_id,
+            DistributionAllocationRow.investor_id,
+            DistributionAllocationRow.amount,
+        )
+        .join(
+            DistributionRow,
+            (DistributionRow.id == DistributionAllocationRow.distribution_id)
+            & (DistributionRow.org_id == DistributionAllocationRow.org_id),
+        )
+        .where(*counted)
+    )
+    for distribution_id, investor_id, amount in shares.all():
+        if distribution_id in paid:
+            paid[distribution_id][investor_id] = amount
+    return [
+        (row, PriorDistribution(on=row.date, lp_amounts=paid[row.id], gp_amount=row.carried_interest)) for row in rows
+    ]
 
 
 async def compute(
@@ -164,7 +190,7 @@ async def compute(
     return waterfall_distribution(terms_of(fund), contributions, [p for _, p in prior], amount, on)
 
 
-def _contract(row: DistributionRow, allocations: list[DistributionAllocationRow]) -> Distribution:
+def _contract(row: DistributionRow, allocations: list[DistributionAllocation]) -> Distribution:
     return Distribution(
         id=row.id,
         fund_id=row.fund_id,
@@ -174,7 +200,7 @@ def _contract(row: DistributionRow, allocations: list[DistributionAllocationRow]
         method=DistributionMethod(row.method),
         kind=DistributionKind(row.kind),
         status=DistributionStatus(row.status),
-        allocations=[DistributionAllocation(investor_id=a.investor_id, amount=a.amount) for a in allocations],
+        allocations=allocations,
         carried_interest=row.carried_interest,
         tiers=DistributionTiers(
             return_of_capital=row.return_of_capital,
@@ -192,6 +218,10 @@ def _contract(row: DistributionRow, allocations: list[DistributionAllocationRow]
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: DistributionRow) -> Distribution:
     return _contract(row, await _allocations(session, caller, row.id))
+
+
+async def load_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
+    return await to_contract(session, caller, await read_distribution(session, caller, distribution_id))
 
 
 async def read_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> DistributionRow:
@@ -228,14 +258,16 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
         **result.tiers,
     )
     allocations = [
-        DistributionAllocationRow(distribution_id=row.id, investor_id=investor, org_id=caller.org_id, amount=amount)
+        DistributionAllocation(investor_id=investor, amount=amount)
         for investor, amount in sorted(result.allocations.items())
         if amount > 0
     ]
     session.add(row)
     await session.flush()
-    session.add_all(allocations)
-    await session.flush()
+    await session.execute(
+        insert(table_of(DistributionAllocationRow)),
+        [{"distribution_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+    )
     distribution = _contract(row, allocations)
     await append_event(
         session,
@@ -250,6 +282,8 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
             "method": row.method,
             "carried_interest": row.carried_interest,
             "tiers": result.tiers,
+            "investors": len(allocations),
+            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
         },
     )
     return distribution
@@ -297,23 +331,25 @@ async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distrib
     if row.status != DistributionStatus.APPROVED.value:
         raise DistributionStateConflict(f"Only an approved distribution can be paid; this one is {row.status}.")
     now, request_id = utcnow(), current_request_id()
-    for share in await _allocations(session, caller, row.id):
-        session.add(
-            LedgerEntryRow(
-                id=new_id(),
-                org_id=caller.org_id,
-                fund_id=row.fund_id,
-                investor_id=share.investor_id,
-                kind="distribution",
-                amount=share.amount,
-                on=row.date,
-                source_type="distribution",
-                source_id=row.id,
-                request_id=request_id,
-                created_at=now,
-            )
-        )
-    await session.flush()
+    await session.execute(
+        insert(table_of(LedgerEntryRow)),
+        [
+            {
+                "id": new_id(),
+                "org_id": caller.org_id,
+                "fund_id": row.fund_id,
+                "investor_id": share.investor_id,
+                "kind": "distribution",
+                "amount": share.amount,
+                "on": row.date,
+                "source_type": "distribution",
+                "source_id": row.id,
+                "request_id": request_id,
+                "created_at": now,
+            }
+            for share in await _allocations(session, caller, row.id)
+        ],
+    )
     return await _transition(session, caller, row, DistributionStatus.PAID, "distribution.paid")
 
 

@@ -8,7 +8,9 @@ transaction's ``BEGIN IMMEDIATE``; the unique ``(org_id, seq)`` constraint backs
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +42,12 @@ def _chained_fields(row: EventRow) -> ChainedFields:
         prev_hash=row.prev_hash,
         created_at=as_utc(row.created_at),
     )
+
+
+def allocations_digest(allocations: Mapping[str, int]) -> str:
+    """SHA-256 of per-investor amounts as canonical JSON: lets an event pin thousands of shares
+    (stored in their own rows) without carrying them."""
+    return hashlib.sha256(canonical_json(dict(allocations)).encode()).hexdigest()
 
 
 async def append_event(
