@@ -294,3 +294,22 @@ def test_closing_waits_for_the_deals_linked_calls_to_be_funded(org: Org, fund: d
         )
         assert_problem(unknown_deal, 404, "DEAL_NOT_FOUND")
     assert {alpha, beta, gamma} == set(_shares(call))
+
+
+def test_an_lp_user_can_only_be_linked_to_an_investor_of_the_org(org: Org, other_org: Org) -> None:
+    with other_org.client() as foreign_admin:
+        foreign = create_investor(foreign_admin, name="Foreign Pension")
+    with org.client() as admin:
+        own = create_investor(admin, name="Own Pension")
+        for investor_id in (foreign["id"], uuid.uuid4().hex):
+            refused = admin.post(
+                "/api/users",
+                json={"email": f"lp-{uuid.uuid4().hex[:8]}@example.test", "role": "lp", "investor_id": investor_id},
+            )
+            assert_validation_problem(refused, "body.investor_id")
+        linked = admin.post(
+            "/api/users",
+            json={"email": f"lp-{uuid.uuid4().hex[:8]}@example.test", "role": "lp", "investor_id": own["id"]},
+        )
+        assert linked.status_code == 201, linked.text
+        assert linked.json()["investor_id"] == own["id"]

@@ -8,10 +8,13 @@ from fastapi import APIRouter, Depends, Path, Request, status
 
 from cornerstone.bff.audit.middleware import audited, note_change
 from cornerstone.bff.auth.dependencies import Principal, require
-from cornerstone.bff.authz.permissions import Permission
+from cornerstone.bff.authz.permissions import Permission, Role
+from cornerstone.bff.kernel_client.client import KernelAnswer
+from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.bff.sessions import ReadSession, WriteSession
 from cornerstone.bff.users import service
 from cornerstone.bff.users.schemas import User, UserCreate, UserPage, UserUpdate
+from cornerstone.kit.problems import ValidationFailed
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -26,11 +29,26 @@ async def list_users(admin: Reader, session: ReadSession) -> UserPage:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=User, openapi_extra=audited("user.create", "user"))
-async def create_user(body: UserCreate, request: Request, admin: Writer, session: WriteSession) -> User:
-    """Add a user to the caller's org. Without a password the user cannot sign in yet."""
+async def create_user(body: UserCreate, request: Request, admin: Writer, session: WriteSession, kernel: Kernel) -> User:
+    """Add a user to the caller's org. Without a password the user cannot sign in yet. An ``lp``
+    user's ``investor_id`` must be an investor of the org."""
+    if body.role == Role.LP and body.investor_id is not None:
+        await _require_investor(kernel, admin, body.investor_id)
     user = await service.create_user(session, admin, body)
     note_change(request, None, user.model_dump(mode="json"))
     return user
+
+
+async def _require_investor(kernel: Kernel, admin: Principal, investor_id: str) -> None:
+    try:
+        await kernel.request("GET", f"/investors/{investor_id}", admin)
+    except KernelAnswer as answer:
+        if answer.status != 404:
+            raise
+        raise ValidationFailed(
+            "Invalid fields: body.investor_id",
+            extra={"errors": [{"field": "body.investor_id", "message": "no such investor", "type": "investor"}]},
+        ) from None
 
 
 @router.patch("/{user_id}", response_model=User, openapi_extra=audited("user.update", "user"))

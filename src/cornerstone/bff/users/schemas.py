@@ -19,7 +19,10 @@ class UserCreate(BaseModel):
     ]
     role: Role
     password: NewPassword | None = None
-    investor_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    # The investor an lp user sees; looked up in the kernel (by URL path, hence the pattern).
+    investor_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = (
+        None
+    )
 
     @field_validator("email")
     @classmethod
