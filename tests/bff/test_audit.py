@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.integration.helpers import bff_api_routes, body_for, fund_scenario
+from tests.integration.helpers import bff_api_routes, body_for, files_for, fund_scenario
 from tests.support import TEST_PASSWORD, Org, Stack, append_only_lifted, create_deal, new_org, sync_engine
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -89,9 +89,12 @@ def test_every_mutating_call_writes_exactly_one_record_whatever_the_outcome(
             for caller, client in callers.items():
                 for invalid in (False, True):
                     body = _body(method, path)
-                    if invalid and body is None:
+                    files = files_for(method, path)
+                    if invalid and body is None and files is None:
                         continue
-                    if invalid:
+                    if invalid and files is not None:
+                        files = {"not_the_file": files["file"]}  # the form lacks `file`: 422
+                    elif invalid:
                         body = {**(body or {}), "unexpected_field": 1}
                     targets = _fresh_targets(org, funds)
                     request_id = f"audit-walk-{uuid.uuid4().hex}"
@@ -102,7 +105,9 @@ def test_every_mutating_call_writes_exactly_one_record_whatever_the_outcome(
                             owner = other_org if caller == "foreign_admin" else org
                             fresh = owner.fresh_token(caller.removeprefix("foreign_"))
                             headers["Authorization"] = f"Bearer {fresh}"
-                        response = client.request(method, path.format(**targets), json=body, headers=headers)
+                        response = client.request(
+                            method, path.format(**targets), json=body, files=files, headers=headers
+                        )
                         assert response.status_code < 500, response.text
                         rows = rows_for(bff_db, request_id)
                         assert len(rows) == 1, rows

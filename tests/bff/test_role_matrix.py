@@ -8,7 +8,7 @@ import pytest
 
 from cornerstone.bff.authz.permissions import PERMISSIONS, Permission, Role
 from cornerstone.bff.authz.routes import declared_routes
-from tests.integration.helpers import body_for, built_bff_app, query_for, real_ids
+from tests.integration.helpers import body_for, built_bff_app, files_for, query_for, real_ids
 from tests.support import Org
 
 ROUTES = declared_routes(built_bff_app())
@@ -51,6 +51,7 @@ def test_each_role_is_allowed_or_refused_on_every_route_as_the_table_says(org: O
                         route.method,
                         url,
                         json=body,
+                        files=files_for(route.method, route.path),
                         params=query_for(route.path, targets),
                         headers={"Idempotency-Key": uuid.uuid4().hex},
                     )

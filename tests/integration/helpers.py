@@ -200,10 +200,22 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Routes whose body is a multipart form, with the files of a valid one (httpx's ``files=``). A new
+# upload route must be added here; ``body_for`` is None for these, ``files_for`` gives the form.
+MULTIPART_BODIES: dict[tuple[str, str], dict[str, tuple[str, bytes, str]]] = {
+    ("POST", "/api/deals/{deal_id}/artifacts"): {"file": ("route-walk.txt", b"route walk\n", "text/plain")},
+}
+
+
+def files_for(method: str, path: str) -> dict[str, tuple[str, bytes, str]] | None:
+    """The multipart files of a valid call to an upload route, ``None`` for any other route."""
+    return MULTIPART_BODIES.get((method, path))
+
+
 def body_for(method: str, path: str) -> dict[str, Any] | None:
-    """The valid body for a route that takes one, ``None`` for a route that takes none."""
+    """The valid JSON body for a route that takes one, ``None`` for a route that takes none (or a form)."""
     route = next(r for r in bff_api_routes() if r.path == path and method in r.methods)
-    if not route.takes_body:
+    if not route.takes_body or (method, path) in MULTIPART_BODIES:
         return None
     assert (method, path) in VALID_BODIES, f"add a valid body for {method} {path} to VALID_BODIES in {__file__}"
     return VALID_BODIES[(method, path)]
@@ -221,7 +233,7 @@ def query_for(path: str, ids: dict[str, str]) -> dict[str, str]:
 
 def call_route(client: httpx.Client, method: str, path: str, **ids: str) -> httpx.Response:
     """Call the route ``method path`` with its path parameters (and required query) taken from
-    ``ids`` and its valid body, if any.
+    ``ids`` and its valid body (JSON or multipart), if any.
 
     Every call carries a fresh ``Idempotency-Key``, so money routes get past it (others ignore it).
     """
@@ -229,6 +241,9 @@ def call_route(client: httpx.Client, method: str, path: str, **ids: str) -> http
     url = path.format(**ids)
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     params = query_for(path, ids)
+    files = files_for(method, path)
+    if files is not None:
+        return client.request(method, url, files=files, headers=headers, params=params)
     if body is None:
         return client.request(method, url, headers=headers, params=params)
     return client.request(method, url, json=body, headers=headers, params=params)
@@ -303,4 +318,13 @@ def real_ids(admin: httpx.Client) -> dict[str, str]:
     deal = create_deal(admin, name="Private Holdings", address={"city": "Tenantville"})
     user = admin.post("/api/users", json={"email": f"private-{uuid.uuid4().hex[:8]}@example.test", "role": "gp"})
     assert user.status_code == 201, user.text
-    return {"deal_id": deal["id"], "user_id": user.json()["id"], **fund_scenario(admin)}
+    artifact = admin.post(
+        f"/api/deals/{deal['id']}/artifacts", files={"file": ("private-notes.txt", b"Private notes\n", "text/plain")}
+    )
+    assert artifact.status_code == 201, artifact.text
+    return {
+        "deal_id": deal["id"],
+        "user_id": user.json()["id"],
+        "artifact_id": artifact.json()["id"],
+        **fund_scenario(admin),
+    }

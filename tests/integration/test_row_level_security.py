@@ -61,6 +61,7 @@ TENANT_TABLES: dict[str, dict[str, str]] = {
         "distribution_allocations": "org_id",
         "ledger_entries": "org_id",
         "money_operations": "org_id",
+        "artifacts": "org_id",
     },
     "bff": {
         "orgs": "id",
@@ -91,6 +92,8 @@ PRIVILEGES: dict[str, set[str]] = {
     "distribution_allocations": {"SELECT", "INSERT"},
     "ledger_entries": {"SELECT", "INSERT"},
     "money_operations": {"SELECT", "INSERT"},
+    # Artifacts: an upload is a new row; none is ever changed or deleted.
+    "artifacts": {"SELECT", "INSERT"},
 }
 TABLES = [(service, table) for service, tables in TENANT_TABLES.items() for table in tables]
 RLS_REFUSED = "row-level security"
@@ -254,6 +257,7 @@ def test_the_app_role_holds_exactly_the_privileges_its_service_needs(
         ("kernel", "commitments"),
         ("kernel", "fund_valuations"),
         ("kernel", "money_operations"),
+        ("kernel", "artifacts"),
     ],
 )
 @pytest.mark.parametrize("statement", ["UPDATE {table} SET org_id = org_id", "DELETE FROM {table}"])

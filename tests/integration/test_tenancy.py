@@ -54,6 +54,9 @@ def test_the_walk_covers_every_id_route_of_the_contract() -> None:
         ("POST", "/api/capital-calls/{call_id}/cancel"),
         ("POST", "/api/distributions/{distribution_id}/approve"),
         ("POST", "/api/distributions/{distribution_id}/pay"),
+        ("POST", "/api/deals/{deal_id}/artifacts"),
+        ("GET", "/api/deals/{deal_id}/artifacts"),
+        ("GET", "/api/artifacts/{artifact_id}/download"),
     }
 
 
@@ -72,7 +75,12 @@ def _org_state(owner: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
         if any(name not in ids for name in names):
             continue
         response = owner.get(path.format(**ids), params={"limit": 200} if not names else query_for(path, ids))
-        state[path] = (response.status_code, response.json() if response.status_code == 200 else None)
+        if response.status_code != 200:
+            state[path] = (response.status_code, None)
+        elif response.headers["content-type"].startswith("application/json"):
+            state[path] = (200, response.json())
+        else:  # a download: its bytes
+            state[path] = (200, response.content)
     return state
 
 

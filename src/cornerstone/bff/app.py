@@ -14,6 +14,9 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from cornerstone import __version__
+from cornerstone.bff.artifacts.endpoints import MULTIPART_OVERHEAD
+from cornerstone.bff.artifacts.endpoints import UPLOAD_PATH as ARTIFACT_UPLOAD_PATH
+from cornerstone.bff.artifacts.endpoints import router as artifacts_router
 from cornerstone.bff.audit.endpoints import router as audit_router
 from cornerstone.bff.audit.middleware import AuditMiddleware
 from cornerstone.bff.auth.endpoints import router as auth_router
@@ -35,7 +38,7 @@ from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxi
 from cornerstone.kit.cors import CORSMiddleware
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
-from cornerstone.kit.request_body import RequestBodyMiddleware
+from cornerstone.kit.request_body import RequestBodyMiddleware, StreamedBodyRoute
 from cornerstone.kit.service_app import ASGIMiddleware, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,7 +60,8 @@ def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[typ
     3. audit: around every refusal below, so a refused mutating request still leaves one record;
     4. rate limit: before any body is read, any token is looked up in the database, or any route runs;
     5. CSRF: needs headers and cookies only;
-    6. request body: size and JSON complexity, just before the route parses it.
+    6. request body: size and JSON complexity, just before the route parses it; the artifact upload
+       alone may be larger (its own limit) and streams through unbuffered.
     """
     allowed_origins = settings.allowed_origins()
     limiter = RateLimiter(
@@ -78,6 +82,13 @@ def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[typ
             max_body_bytes=settings.max_body_bytes,
             max_json_depth=settings.max_json_depth,
             max_json_keys=settings.max_json_keys,
+            streamed_routes=[
+                StreamedBodyRoute(
+                    "POST",
+                    ARTIFACT_UPLOAD_PATH,
+                    max(settings.max_body_bytes, settings.artifact_max_bytes + MULTIPART_OVERHEAD),
+                )
+            ],
         ),
     ]
 
@@ -148,4 +159,6 @@ def create_app(
     app.include_router(capital_calls_router)
     app.include_router(distributions_router)
     app.include_router(portfolio_router)
+    app.include_router(artifacts_router)
+    app.state.artifact_max_bytes = settings.artifact_max_bytes
     return app

@@ -74,6 +74,12 @@ class BffSettings(CommonSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1, description="Largest request body accepted (413 above).")
     max_json_depth: int = Field(default=32, ge=1, description="Deepest nesting of arrays/objects in a JSON body.")
     max_json_keys: int = Field(default=1000, ge=1, description="Most object keys, in total, in a JSON body.")
+    artifact_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        description="Largest deal artifact upload, in bytes (413 above); only the upload route's body may exceed "
+        "CORNERSTONE_MAX_BODY_BYTES, by this much plus the multipart framing.",
+    )
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins (`https://app.example.com`) allowed cross-origin; none when empty.",

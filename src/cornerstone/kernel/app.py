@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from cornerstone import __version__
+from cornerstone.kernel.artifacts.endpoints import router as artifacts_router
+from cornerstone.kernel.artifacts.service import storage_of
 from cornerstone.kernel.capital_calls.endpoints import router as capital_calls_router
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
@@ -40,6 +42,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         app.state.database = Database(settings.resolved_kernel_database_url())
         app.state.service_key = settings.resolved_service_key()
         app.state.field_cipher = settings.field_cipher()
+        app.state.artifact_storage = storage_of(settings)
         log.info("kernel_started", version=__version__)
         await warn_if_row_security_bypassed(app.state.database, log)
         yield
@@ -52,6 +55,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     app.include_router(investors_router)
     app.include_router(capital_calls_router)
     app.include_router(distributions_router)
+    app.include_router(artifacts_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

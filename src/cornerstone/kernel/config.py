@@ -19,6 +19,11 @@ class KernelSettings(CommonSettings):
         "when unset.",
         repr=False,
     )
+    artifact_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        description="Largest deal artifact (uploaded file) the kernel stores, in bytes (413 above).",
+    )
 
     def field_cipher(self) -> FieldCipher:
         secret = load_or_create_secret(

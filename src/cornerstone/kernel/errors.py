@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cornerstone.kit.problems import Conflict
+from cornerstone.kit.problems import Conflict, NotFound
 
 
 class DealTransitionNotAllowed(Conflict):
@@ -13,3 +13,11 @@ class DealTransitionNotAllowed(Conflict):
 class DealGuardFailed(Conflict):
     code = "DEAL_GUARD_FAILED"
     title = "Gate requirements not met"
+
+
+class DealNotFound(NotFound):
+    code = "DEAL_NOT_FOUND"
+    title = "Deal not found"
+
+    def __init__(self) -> None:
+        super().__init__("No deal with this id.")

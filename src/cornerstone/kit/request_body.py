@@ -6,6 +6,12 @@ the limit, without waiting for the rest. Either way the answer is a 413 problem 
 connection is closed. An accepted body (at most the limit, so bounded memory) is handed on
 unchanged to the application.
 
+Upload routes (``StreamedBodyRoute``) are the exception: their limit is their own (larger) one,
+and their body is not held here but passed through to the route as it arrives, counted on the
+way; a declared ``Content-Length`` over it is refused at once, and a chunked body is cut off
+(413, connection closed, the route told the client went away) the moment it passes it. Their
+bodies are multipart, never parsed as JSON here.
+
 JSON: before the application parses a JSON body, its nesting depth and its total number of
 object keys are checked; too deep or too many is a 422 problem naming ``body``, never a
 ``RecursionError`` or a response that echoes thousands of field names.
@@ -14,8 +20,11 @@ object keys are checked; too deep or too many is a 422 problem naming ``body``, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cornerstone.kit.problems import AppError, BadRequest, ValidationFailed, app_error_response
@@ -62,12 +71,39 @@ def _too_complex(kind: str, detail: str) -> ValidationFailed:
     return ValidationFailed(detail, extra={"errors": [{"field": "body", "message": detail, "type": kind}]})
 
 
+@dataclass(frozen=True, slots=True)
+class StreamedBodyRoute:
+    """A route (``method`` and path template, e.g. ``/api/deals/{deal_id}/artifacts``) whose body
+    may reach ``max_bytes`` and is streamed through to it rather than held by the middleware."""
+
+    method: str
+    path: str
+    max_bytes: int
+
+
 class RequestBodyMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, max_json_keys: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_json_depth: int,
+        max_json_keys: int,
+        streamed_routes: Sequence[StreamedBodyRoute] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.max_json_keys = max_json_keys
+        self.streamed_routes = [
+            (route.method.upper(), compile_path(route.path)[0], route.max_bytes) for route in streamed_routes
+        ]
+
+    def _streamed_limit(self, scope: Scope) -> int | None:
+        for method, pattern, max_bytes in self.streamed_routes:
+            if scope["method"] == method and pattern.match(scope["path"]):
+                return max_bytes
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,18 +119,23 @@ class RequestBodyMiddleware:
                 content_type = value.decode("latin-1")
             elif name == b"transfer-encoding":
                 chunked = True
+        streamed_limit = self._streamed_limit(scope)
+        limit = self.max_body_bytes if streamed_limit is None else streamed_limit
         if content_length is not None:
             if not content_length.strip().isdigit():
                 await self._refuse(scope, receive, send, BadRequest("The Content-Length header is not a number."))
                 return
-            if int(content_length) > self.max_body_bytes:
-                await self._refuse(scope, receive, send, self._too_large())
+            if int(content_length) > limit:
+                await self._refuse(scope, receive, send, self._too_large(limit))
                 return
             if int(content_length) == 0 and not chunked:
                 await self.app(scope, receive, send)
                 return
         elif not chunked:
             await self.app(scope, receive, send)
+            return
+        if streamed_limit is not None:
+            await self._stream_through(scope, receive, send, streamed_limit)
             return
 
         chunks: list[bytes] = []
@@ -108,7 +149,7 @@ class RequestBodyMiddleware:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body_bytes:
-                await self._refuse(scope, receive, send, self._too_large())
+                await self._refuse(scope, receive, send, self._too_large(self.max_body_bytes))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -134,8 +175,43 @@ class RequestBodyMiddleware:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"The request body is larger than {self.max_body_bytes} bytes.")
+    async def _stream_through(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Hand the body on as it arrives; past ``limit``, answer 413 and tell the route the client left."""
+        received = 0
+        refused = False
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not response_started:
+                        await self._refuse(scope, receive, send, self._too_large(limit))
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if refused:
+                return  # the 413 is the answer; whatever the route makes of the cut-off body is dropped
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+
+    @staticmethod
+    def _too_large(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
     def _json_problem(self, body: bytes) -> ValidationFailed | None:
         try:

@@ -48,6 +48,8 @@ class Permission(StrEnum):
     DISTRIBUTIONS_WRITE = "distributions:write"
     PORTFOLIO_READ = "portfolio:read"
     STATEMENTS_READ = "statements:read"
+    ARTIFACTS_READ = "artifacts:read"
+    ARTIFACTS_UPLOAD = "artifacts:upload"
 
 
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
@@ -75,6 +77,10 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.PORTFOLIO_READ: frozenset({Role.LP}),
     # A statement: admin, gp and auditor, or the lp user for their own investor.
     Permission.STATEMENTS_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR, Role.LP}),
+    # Deal artifacts: the firm for now; external parties join once they can be a party to a deal
+    # (the kernel then narrows them to those deals' artifacts).
+    Permission.ARTIFACTS_READ: FIRM,
+    Permission.ARTIFACTS_UPLOAD: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
 }
 
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"

@@ -3,12 +3,18 @@ the request id, and the kernel's answers mapped onto the BFF's error taxonomy.
 
 A kernel that cannot be reached, or does not answer within the read timeout, or answers
 5xx, is an outage: 503 ``KERNEL_UNAVAILABLE`` with ``Retry-After``. A kernel 4xx is an
-answer (not found, conflict, validation), passed on with the same status and code.
+answer (not found, conflict, validation), passed on with the same status and code. So is
+the one 5xx that is a finding rather than an outage: ``ARTIFACT_CORRUPT`` (stored bytes that
+no longer match their hash; retrying cannot help, and hiding it behind a 503 would be a lie).
+
+Besides JSON calls (``request``), artifact bytes travel both ways as streams: ``upload`` sends a
+body without holding it in memory, ``download`` hands back the kernel's answer to be streamed on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -37,6 +43,37 @@ class KernelAnswer(AppError):
         self.title = str(body.get("title") or "Kernel error")
         extra = {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "code", "request_id"}}
         super().__init__(str(body.get("detail") or self.title), extra=extra)
+
+
+# Kernel 5xx problems passed on as they are (see the module docstring); every other 5xx is a 503.
+PASSED_THROUGH_SERVER_ERRORS = frozenset({"ARTIFACT_CORRUPT"})
+
+
+@dataclass
+class KernelDownload:
+    """A kernel answer whose body has not been read yet: its headers, and its bytes to stream once."""
+
+    response: httpx.Response
+    path: str
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.response.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_bytes():
+                yield chunk
+        except httpx.TransportError as exc:
+            # The kernel cut the stream (e.g. the file changed while it was being sent): end ours
+            # too, so the client sees a truncated body rather than a complete wrong one.
+            log.error("kernel_stream_broken", path=self.path, error=type(exc).__name__)
+            raise
+        finally:
+            await self.response.aclose()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
 
 
 class KernelClient:
@@ -68,6 +105,42 @@ class KernelClient:
             headers={"Retry-After": str(self._retry_after)},
         )
 
+    def _headers(self, caller: Principal, idempotency_key: str | None = None) -> dict[str, str]:
+        token = mint_service_token(
+            self._service_key, org_id=caller.org_id, actor_id=caller.user_id, actor_role=caller.role
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        request_id = current_request_id()
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        if idempotency_key is not None:
+            # The kernel stores the outcome under this key, so a retry never moves money twice.
+            headers[KEY_HEADER] = idempotency_key
+        return headers
+
+    def _raise_unless_success(self, response: httpx.Response, method: str, path: str) -> None:
+        """Map a kernel answer that is not a 2xx onto the taxonomy (its body must have been read)."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        try:
+            body = response.json() if status >= 400 else {}
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if status >= 500 and body.get("code") in PASSED_THROUGH_SERVER_ERRORS:
+            log.error("kernel_reported", method=method, path=path, status=status, code=body["code"])
+            raise KernelAnswer(status, body)
+        if status >= 500 or status < 200 or 300 <= status < 400:
+            log.warning("kernel_failed", method=method, path=path, status=status)
+            raise self._unavailable()
+        if status == 401:
+            # The kernel refused our own credential: a configuration fault, not the client's.
+            log.error("kernel_rejected_service_credential")
+            raise self._unavailable()
+        raise KernelAnswer(status, body)
+
     async def request(
         self,
         method: str,
@@ -79,16 +152,7 @@ class KernelClient:
         idempotency_key: str | None = None,
     ) -> Any:
         """Call ``/kernel/v1/orgs/{caller.org_id}{path}`` on behalf of ``caller`` and return the JSON body."""
-        token = mint_service_token(
-            self._service_key, org_id=caller.org_id, actor_id=caller.user_id, actor_role=caller.role
-        )
-        headers = {"Authorization": f"Bearer {token}"}
-        request_id = current_request_id()
-        if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
-        if idempotency_key is not None:
-            # The kernel stores the outcome under this key, so a retry never moves money twice.
-            headers[KEY_HEADER] = idempotency_key
+        headers = self._headers(caller, idempotency_key)
         url = f"/kernel/v1/orgs/{caller.org_id}{path}"
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
@@ -96,19 +160,56 @@ class KernelClient:
         except httpx.TransportError as exc:
             log.warning("kernel_unreachable", method=method, path=path, error=type(exc).__name__)
             raise self._unavailable() from None
-        if response.status_code >= 500 or response.status_code < 200 or 300 <= response.status_code < 400:
-            log.warning("kernel_failed", method=method, path=path, status=response.status_code)
-            raise self._unavailable()
-        if response.status_code >= 400:
+        self._raise_unless_success(response, method, path)
+        return self._json(response, method, path)
+
+    async def upload(
+        self,
+        path: str,
+        caller: Principal,
+        *,
+        content: AsyncIterator[bytes],
+        size: int,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """POST ``size`` raw bytes, streamed from ``content``, and return the kernel's JSON answer."""
+        headers = {
+            **self._headers(caller),
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+        }
+        url = f"/kernel/v1/orgs/{caller.org_id}{path}"
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = await self._http.post(url, content=content, params=clean_params, headers=headers)
+        except httpx.TransportError as exc:
+            log.warning("kernel_unreachable", method="POST", path=path, error=type(exc).__name__)
+            raise self._unavailable() from None
+        self._raise_unless_success(response, "POST", path)
+        return self._json(response, "POST", path)
+
+    async def download(self, path: str, caller: Principal) -> KernelDownload:
+        """GET ``path`` without reading its body: a 2xx comes back to be streamed (``chunks``), anything
+        else is mapped (and its connection released) here."""
+        url = f"/kernel/v1/orgs/{caller.org_id}{path}"
+        request = self._http.build_request("GET", url, headers=self._headers(caller))
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            log.warning("kernel_unreachable", method="GET", path=path, error=type(exc).__name__)
+            raise self._unavailable() from None
+        if not 200 <= response.status_code < 300:
             try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            if response.status_code == 401:
-                # The kernel refused our own credential: a configuration fault, not the client's.
-                log.error("kernel_rejected_service_credential")
-                raise self._unavailable()
-            raise KernelAnswer(response.status_code, body if isinstance(body, dict) else {})
+                await response.aread()
+            except httpx.TransportError as exc:
+                log.warning("kernel_unreachable", method="GET", path=path, error=type(exc).__name__)
+                raise self._unavailable() from None
+            finally:
+                await response.aclose()
+            self._raise_unless_success(response, "GET", path)
+        return KernelDownload(response, path)
+
+    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
         try:
             return response.json()
         except ValueError:

@@ -1,5 +1,6 @@
 """Kernel tables, one per module; ``Base.metadata`` is the target of the kernel's migrations."""
 
+from cornerstone.kernel.models.artifact import ArtifactRow
 from cornerstone.kernel.models.base import Base
 from cornerstone.kernel.models.capital_call import CapitalCallRow
 from cornerstone.kernel.models.capital_call_allocation import CapitalCallAllocationRow
@@ -15,6 +16,7 @@ from cornerstone.kernel.models.ledger_entry import LedgerEntryRow
 from cornerstone.kernel.models.money_operation import MoneyOperationRow
 
 __all__ = [
+    "ArtifactRow",
     "Base",
     "CapitalCallAllocationRow",
     "CapitalCallRow",

@@ -1,0 +1,1 @@
+"""Public artifact routes: upload to a deal, list, download."""
