@@ -28,6 +28,7 @@ from cornerstone.bff.migrations import DATABASE_APP_ROLE as BFF_APP_ROLE
 from cornerstone.kernel.app import MIGRATIONS as KERNEL_MIGRATIONS
 from cornerstone.kernel.migrations import DATABASE_APP_ROLE as KERNEL_APP_ROLE
 from cornerstone.kit.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, run_migrations, sync_url
+from cornerstone.ops.demo_evidence import demo_document
 from cornerstone.ops.orgs import create_org_in
 
 PG_ADMIN_DSN = os.environ.get("CORNERSTONE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -351,6 +352,21 @@ class Org:
             self.tokens[role] = self.fresh_token(role)
         return self.tokens[role]
 
+    def lender(self, deal_id: str) -> str:
+        """The role key of an external user made the deal's lender (created once per deal)."""
+        key = f"lender:{deal_id}"
+        if key not in self.tokens:
+            email = f"lender-{uuid.uuid4().hex[:8]}@example.test"
+            with self.stack.client(self.admin_token, source_address=self.source_address) as admin:
+                created = admin.post("/api/users", json={"email": email, "role": "external", "password": TEST_PASSWORD})
+                assert created.status_code == 201, created.text
+                party = admin.post(
+                    f"/api/deals/{deal_id}/parties", json={"user_id": created.json()["id"], "deal_role": "lender"}
+                )
+                assert party.status_code == 201, party.text
+            self.tokens[key] = login(self.stack, email, TEST_PASSWORD, source_address=self.source_address)
+        return key
+
     def fresh_token(self, role: str) -> str:
         """A token of a new user with ``role``, for calls that end the caller's own tokens (logout)."""
         email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
@@ -402,3 +418,65 @@ def running_stack(databases: Databases, log_dir: Path, extra_env: Mapping[str, s
         yield stack
     finally:
         stack.stop()
+
+
+def supply_material(client: httpx.Client, deal_id: str, kind: str, truth_class: str) -> dict[str, Any]:
+    """Post the material ``kind`` at ``truth_class``; a DOC one is backed by an uploaded PDF."""
+    body: dict[str, Any] = {"type": kind, "truth_class": truth_class, "data": {"note": f"{kind} on file"}}
+    if truth_class == "DOC":
+        uploaded = client.post(
+            f"/api/deals/{deal_id}/artifacts",
+            files={"file": (f"{kind}.pdf", demo_document(kind, deal_id), "application/pdf")},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        body["artifact_id"] = uploaded.json()["id"]
+    response = client.post(f"/api/deals/{deal_id}/materials", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def advance(org: Org, deal: Mapping[str, Any], to: str, *, mover: str = "gp") -> dict[str, Any]:
+    """Move ``deal`` to ``to`` by supplying exactly what the gate's preview says is missing, as the
+    people the gate names (HUMAN materials attested by the gp, DOC ones backed by an uploaded PDF,
+    approvals from a gp and an admin, a lender party where closing needs one); returns the deal."""
+    deal_id = str(deal["id"])
+    with org.client(mover) as client:
+        options = client.get(f"/api/deals/{deal_id}/transitions")
+        assert options.status_code == 200, options.text
+        option = next((o for o in options.json() if o["to"] == to), None)
+        assert option is not None, f"no edge {deal.get('stage')} -> {to}: {options.json()}"
+        for unmet in option["unmet"]:
+            if unmet["kind"] == "material" and unmet.get("check") == "any_of":
+                supply_material(client, deal_id, "all_equity_attestation", "HUMAN")
+            elif unmet["kind"] == "material":
+                supply_material(client, deal_id, unmet["check"], unmet["truth_class"])
+            elif unmet["kind"] == "field" and unmet.get("field") == "purchase_price":
+                current = client.get(f"/api/deals/{deal_id}").json()
+                patched = client.patch(
+                    f"/api/deals/{deal_id}", json={"purchase_price": 25_000_000_00, "version": current["version"]}
+                )
+                assert patched.status_code == 200, patched.text
+            elif unmet["kind"] == "approval" and unmet.get("check") == "approvals":
+                voters = ["gp", "admin"] if "admin" in unmet["roles"] else ["gp"]
+                if any(role.startswith("deal:") for role in unmet["roles"]):
+                    voters = ["gp", org.lender(deal_id)]
+                for voter in voters:
+                    with org.client(voter) as approver:
+                        given = approver.post(f"/api/deals/{deal_id}/approvals", json={"to": to, "decision": "approve"})
+                        assert given.status_code == 201, given.text
+            elif unmet["kind"] == "check" and unmet.get("check") in {"resume_stage", "linked_calls_funded"}:
+                raise AssertionError(f"advance() cannot satisfy {unmet}")
+            else:
+                raise AssertionError(f"advance() does not know how to satisfy {unmet}")
+        current = client.get(f"/api/deals/{deal_id}").json()
+        moved = transition(client, current, to)
+        assert moved.status_code == 200, moved.text
+        return dict(moved.json())
+
+
+def walk(org: Org, deal: Mapping[str, Any], *stages: str) -> dict[str, Any]:
+    """``advance`` through each of ``stages`` in turn."""
+    current = dict(deal)
+    for stage in stages:
+        current = advance(org, current, stage)
+    return current

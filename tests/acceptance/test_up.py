@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port, transition, wait_until
+from tests.support import free_port, supply_material, transition, wait_until
 
 DEMO_PASSWORD = "acceptance-demo-password"
 
@@ -81,7 +81,10 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             assert len({deal["stage"] for deal in demo_deals}) >= 10
 
             deal = client.post("/api/deals", json={"name": "Acceptance Plaza", "asset_class": "retail"}).json()
+            for kind in ("rent_roll", "t12"):
+                supply_material(client, deal["id"], kind, "HUMAN")
             deal = transition(client, deal, "underwriting").json()
+            supply_material(client, deal["id"], "underwriting_summary", "HUMAN")
             deal = client.patch(
                 f"/api/deals/{deal['id']}", json={"purchase_price": 1_500_000_000, "version": deal["version"]}
             ).json()

@@ -16,8 +16,17 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.integration.helpers import bff_api_routes, body_for, files_for, fund_scenario
-from tests.support import TEST_PASSWORD, Org, Stack, append_only_lifted, create_deal, new_org, sync_engine
+from tests.integration.helpers import bff_api_routes, body_for, evidence_scenario, files_for, fund_scenario
+from tests.support import (
+    TEST_PASSWORD,
+    Org,
+    Stack,
+    append_only_lifted,
+    create_deal,
+    new_org,
+    supply_material,
+    sync_engine,
+)
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -83,7 +92,7 @@ def test_every_mutating_call_writes_exactly_one_record_whatever_the_outcome(
         "anonymous": stack.client(),
     }
     with org.client() as admin:
-        funds = fund_scenario(admin)
+        funds = {**fund_scenario(admin), **evidence_scenario(admin)}
     try:
         for method, path, action in mutating_routes():
             for caller, client in callers.items():
@@ -147,6 +156,8 @@ def test_changes_record_before_and_after_of_what_changed(org: Org) -> None:
         gp.patch(
             f"/api/deals/{deal['id']}", json={"name": "After Name", "version": 1}, headers={"X-Request-ID": "chg-1"}
         )
+        for kind in ("rent_roll", "t12"):
+            supply_material(gp, deal["id"], kind, "HUMAN")
         gp.post(
             f"/api/deals/{deal['id']}/transitions",
             json={"to": "underwriting", "version": 2},

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from cornerstone.bff.app import create_app
 from cornerstone.bff.authz.routes import declared_permission
-from tests.support import TEST_PASSWORD, create_deal
+from tests.support import TEST_PASSWORD, create_deal, supply_material, transition
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -176,6 +176,14 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/users/{user_id}"): {"role": "analyst"},
     ("POST", "/api/auth/token"): {"email": "nobody@example.test", "password": "not-the-password"},
     ("POST", "/api/auth/password"): {"current_password": TEST_PASSWORD, "new_password": "a-different-passphrase-9"},
+    ("POST", "/api/deals/{deal_id}/approvals"): {"to": "loi", "decision": "approve"},
+    ("POST", "/api/deals/{deal_id}/materials"): {"type": "rent_roll", "truth_class": "HUMAN", "data": {"units": 10}},
+    ("POST", "/api/deals/{deal_id}/parties"): {"user_id": NO_SUCH_ID, "deal_role": "counsel"},
+    ("POST", "/api/deals/{deal_id}/overrides"): {
+        "to": "underwriting",
+        "attestation": "The route walk attests this move in writing.",
+    },
+    ("PATCH", "/api/org/settings"): {"ic_quorum": 3},
     ("POST", "/api/funds"): {"name": "Route Walk Fund I", "currency": "USD"},
     ("POST", "/api/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": 100_000},
     ("POST", "/api/funds/{fund_id}/commitments"): {"investor_id": NO_SUCH_ID, "amount": 100_000},
@@ -313,6 +321,19 @@ def fund_scenario(admin: httpx.Client) -> dict[str, str]:
     }
 
 
+def evidence_scenario(admin: httpx.Client) -> dict[str, str]:
+    """Real ids of a deal's evidence: a material, and an approval of a deal the admin took to IC."""
+    deal = create_deal(admin, name="Private Evidence", purchase_price=9_000_000_00)
+    for kind in ("rent_roll", "t12"):
+        material = supply_material(admin, deal["id"], kind, "HUMAN")
+    deal = transition(admin, deal, "underwriting").json()
+    supply_material(admin, deal["id"], "underwriting_summary", "HUMAN")
+    deal = transition(admin, deal, "ic_review").json()
+    approval = admin.post(f"/api/deals/{deal['id']}/approvals", json={"to": "loi", "decision": "approve"})
+    assert approval.status_code == 201, approval.text
+    return {"material_id": material["id"], "approval_id": approval.json()["id"]}
+
+
 def real_ids(admin: httpx.Client) -> dict[str, str]:
     """A real object of the admin's org for every path parameter of the API."""
     deal = create_deal(admin, name="Private Holdings", address={"city": "Tenantville"})
@@ -327,4 +348,5 @@ def real_ids(admin: httpx.Client) -> dict[str, str]:
         "user_id": user.json()["id"],
         "artifact_id": artifact.json()["id"],
         **fund_scenario(admin),
+        **evidence_scenario(admin),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import Org, create_deal, transition
+from tests.support import Org, create_deal, supply_material, transition
 
 
 def test_gp_walks_a_deal_from_intake_to_ic_review_and_through_a_hold(org: Org) -> None:
@@ -12,11 +12,14 @@ def test_gp_walks_a_deal_from_intake_to_ic_review_and_through_a_hold(org: Org) -
         assert deal["phase"] == "draft"
         assert deal["version"] == 1
 
+        for kind in ("rent_roll", "t12"):
+            supply_material(gp, deal["id"], kind, "HUMAN")
         moved = transition(gp, deal, "underwriting")
         assert moved.status_code == 200, moved.text
         deal = moved.json()
         assert (deal["stage"], deal["version"]) == ("underwriting", 2)
 
+        supply_material(gp, deal["id"], "underwriting_summary", "HUMAN")
         refused = transition(gp, deal, "ic_review")
         assert refused.status_code == 409
         problem = refused.json()
@@ -59,7 +62,10 @@ def test_gp_walks_a_deal_from_intake_to_ic_review_and_through_a_hold(org: Org) -
         history = gp.get(f"/api/deals/{deal['id']}/history").json()["items"]
         assert [event["type"] for event in history] == [
             "deal.created",
+            "deal.material_revised",
+            "deal.material_revised",
             "deal.transitioned",
+            "deal.material_revised",
             "deal.updated",
             "deal.transitioned",
             "deal.transitioned",
@@ -71,7 +77,7 @@ def test_gp_walks_a_deal_from_intake_to_ic_review_and_through_a_hold(org: Org) -
             "on_hold",
             "ic_review",
         ]
-        assert history[2]["payload"]["changes"] == {"purchase_price": {"from": None, "to": 4_250_000_000}}
+        assert history[5]["payload"]["changes"] == {"purchase_price": {"from": None, "to": 4_250_000_000}}
 
 
 def test_a_patch_that_changes_nothing_keeps_the_version_and_records_no_event(org: Org) -> None:

@@ -20,7 +20,7 @@ from tests.integration.helpers import (
     route_calls,
     without_request_id,
 )
-from tests.support import Org, Stack, create_deal, transition
+from tests.support import Org, Stack, advance, create_deal, supply_material, transition
 
 DEAL_ROUTES = route_calls("/api/deals")
 WRITE_ROUTES = [(m, p) for m, p in DEAL_ROUTES if m != "GET"]
@@ -159,7 +159,7 @@ def test_list_filters_by_stage(org: Org) -> None:
     with org.client() as client:
         moved = create_deal(client, name="Moving On")
         staying = [create_deal(client, name=f"Staying {i}")["id"] for i in range(2)]
-        assert transition(client, moved, "underwriting").status_code == 200
+        advance(org, moved, "underwriting")
         underwriting = list_all_deals(client, stage="underwriting")
         intake = list_all_deals(client, stage="intake")
         closed = list_all_deals(client, stage="closed")
@@ -283,15 +283,16 @@ def test_transition_preview_shows_what_each_role_may_do(org: Org) -> None:
     assert set(gp_view) == set(analyst_view) == {"underwriting", "on_hold", "dead"}
 
     assert gp_view["underwriting"]["permitted"] is True
-    assert gp_view["underwriting"]["allowed"] is True
-    assert gp_view["underwriting"]["unmet"] == []
+    # Leaving intake needs a rent roll and a T-12 first (the default gate table).
+    assert gp_view["underwriting"]["allowed"] is False
+    assert [u["check"] for u in gp_view["underwriting"]["unmet"]] == ["rent_roll", "t12"]
     # The gp may pause, but the preview has no reason to give, so it is not allowed yet.
     assert gp_view["on_hold"]["permitted"] is True
     assert gp_view["on_hold"]["allowed"] is False
     assert [u["field"] for u in gp_view["on_hold"]["unmet"]] == ["reason"]
 
     assert analyst_view["underwriting"]["permitted"] is True
-    assert analyst_view["underwriting"]["allowed"] is True
+    assert analyst_view["underwriting"]["unmet"] == gp_view["underwriting"]["unmet"]
     assert analyst_view["on_hold"]["permitted"] is False
     assert analyst_view["on_hold"]["allowed"] is False
     assert analyst_view["dead"]["permitted"] is False
@@ -300,13 +301,13 @@ def test_transition_preview_shows_what_each_role_may_do(org: Org) -> None:
 
 def test_transition_preview_reflects_an_unmet_field_gate(org: Org) -> None:
     with org.client() as client:
-        deal = create_deal(client, name="Gated")
-        deal = transition(client, deal, "underwriting").json()
+        deal = advance(org, create_deal(client, name="Gated"), "underwriting")
+        supply_material(client, deal["id"], "underwriting_summary", "HUMAN")
         blocked = _options(client.get(f"/api/deals/{deal['id']}/transitions").json())["ic_review"]
         client.patch(f"/api/deals/{deal['id']}", json={"purchase_price": 1_000_00, "version": deal["version"]})
         unblocked = _options(client.get(f"/api/deals/{deal['id']}/transitions").json())["ic_review"]
     assert (blocked["permitted"], blocked["allowed"]) == (True, False)
-    assert [u["field"] for u in blocked["unmet"]] == ["purchase_price"]
+    assert [u.get("field") for u in blocked["unmet"]] == ["purchase_price"]
     assert (unblocked["allowed"], unblocked["unmet"]) == (True, [])
 
 
@@ -330,13 +331,19 @@ def test_history_lists_the_deal_events_oldest_first_in_one_hash_chain(org: Org) 
     with org.client("gp") as gp:
         deal = create_deal(gp, name="Chain Gang")
         deal = gp.patch(f"/api/deals/{deal['id']}", json={"units": 8, "version": 1}).json()
-        deal = transition(gp, deal, "underwriting").json()
+        deal = advance(org, deal, "underwriting")
         response = gp.get(f"/api/deals/{deal['id']}/history")
     assert response.status_code == 200, response.text
     page = response.json()
     events = page["items"]
     assert page["next_cursor"] is None
-    assert [e["type"] for e in events] == ["deal.created", "deal.updated", "deal.transitioned"]
+    assert [e["type"] for e in events] == [
+        "deal.created",
+        "deal.updated",
+        "deal.material_revised",
+        "deal.material_revised",
+        "deal.transitioned",
+    ]
     assert all(e["subject_id"] == deal["id"] and e["subject_type"] == "deal" for e in events)
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert [_instant(e["created_at"]) for e in events] == sorted(_instant(e["created_at"]) for e in events)
@@ -344,8 +351,14 @@ def test_history_lists_the_deal_events_oldest_first_in_one_hash_chain(org: Org) 
     # A fresh org: these are its only events, so each links to the one before, from genesis.
     assert events[0]["prev_hash"] == "0" * 64
     assert [e["prev_hash"] for e in events[1:]] == [e["hash"] for e in events[:-1]]
-    assert len({e["hash"] for e in events}) == 3
-    assert events[2]["payload"] == {"from": "intake", "to": "underwriting", "reason": None, "version": 3}
+    assert len({e["hash"] for e in events}) == 5
+    assert events[4]["payload"] == {
+        "from": "intake",
+        "to": "underwriting",
+        "reason": None,
+        "version": 3,
+        "override_id": None,
+    }
     assert {e["actor_role"] for e in events} == {"gp"}
 
 

@@ -22,7 +22,7 @@ from tests.integration.helpers import (
     money_post,
     without_request_id,
 )
-from tests.support import Org, Stack, create_deal, login, sync_engine, transition
+from tests.support import Org, Stack, create_deal, login, supply_material, sync_engine, transition, walk
 
 
 def _call(admin: httpx.Client, fund_id: str, amount: int, **extra: Any) -> dict[str, Any]:
@@ -274,12 +274,20 @@ def test_closing_waits_for_the_deals_linked_calls_to_be_funded(org: Org, fund: d
     alpha, beta, gamma = fund["investors"]
     with org.client() as admin:
         deal = create_deal(admin, purchase_price=25_000_000_00)
-        for stage in ("underwriting", "ic_review", "loi", "psa", "due_diligence", "financing", "closing"):
-            moved = transition(admin, deal, stage)
-            assert moved.status_code == 200, moved.text
-            deal = moved.json()
+    deal = walk(org, deal, "underwriting", "ic_review", "loi", "psa", "due_diligence", "financing", "closing")
+    with org.client("admin") as admin:
         call = _call(admin, fund["id"], 100_000_00, deal_id=deal["id"])
         admin.post(f"/api/capital-calls/{call['id']}/issue")
+        # Everything else the closing gate asks for is there: the documents and both approvals.
+        for kind in ("closing_statement", "wire_confirmation"):
+            supply_material(admin, deal["id"], kind, "DOC")
+        for voter in ("gp", org.lender(deal["id"])):
+            with org.client(voter) as approver:
+                given = approver.post(
+                    f"/api/deals/{deal['id']}/approvals", json={"to": "closed", "decision": "approve"}
+                )
+                assert given.status_code == 201, given.text
+        deal = admin.get(f"/api/deals/{deal['id']}").json()
         refused = transition(admin, deal, "closed")
         body = assert_problem(refused, 409, "DEAL_GUARD_FAILED")
         assert [u["check"] for u in body["unmet"]] == ["linked_calls_funded"]

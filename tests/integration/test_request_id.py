@@ -74,6 +74,14 @@ def test_each_write_records_its_own_request_id_in_the_deal_history(org: Org) -> 
             f"/api/deals/{deal['id']}", json={"units": 2, "version": 1}, headers={"X-Request-ID": patch_id}
         )
         assert patched.headers["x-request-id"] == patch_id
+        material_ids = [f"material-{uuid.uuid4().hex}" for _ in range(2)]
+        for kind, material_id in zip(("rent_roll", "t12"), material_ids, strict=True):
+            supplied = gp.post(
+                f"/api/deals/{deal['id']}/materials",
+                json={"type": kind, "truth_class": "HUMAN", "data": {}},
+                headers={"X-Request-ID": material_id},
+            )
+            assert supplied.status_code == 201, supplied.text
         moved = gp.post(
             f"/api/deals/{deal['id']}/transitions",
             json={"to": "underwriting", "version": 2},
@@ -81,7 +89,7 @@ def test_each_write_records_its_own_request_id_in_the_deal_history(org: Org) -> 
         )
         assert moved.status_code == 200, moved.text
         events = deal_history(gp, deal["id"])
-    assert [e["request_id"] for e in events[1:]] == [patch_id, move_id]
+    assert [e["request_id"] for e in events[1:]] == [patch_id, *material_ids, move_id]
     # Without a client id the BFF makes one, and it is the one on the created event.
     assert REQUEST_ID_PATTERN.match(events[0]["request_id"])
     assert events[0]["request_id"] not in {patch_id, move_id}

@@ -60,6 +60,11 @@ TENANT_TABLES: dict[str, dict[str, str]] = {
         "distributions": "org_id",
         "distribution_allocations": "org_id",
         "ledger_entries": "org_id",
+        "deal_parties": "org_id",
+        "approvals": "org_id",
+        "material_revisions": "org_id",
+        "gate_overrides": "org_id",
+        "org_settings": "org_id",
         "money_operations": "org_id",
         "artifacts": "org_id",
     },
@@ -92,6 +97,12 @@ PRIVILEGES: dict[str, set[str]] = {
     "distribution_allocations": {"SELECT", "INSERT"},
     "ledger_entries": {"SELECT", "INSERT"},
     "money_operations": {"SELECT", "INSERT"},
+    # Evidence: never deleted; a material changes by a new revision, an approval only by withdrawal.
+    "deal_parties": {"SELECT", "INSERT"},
+    "approvals": {"SELECT", "INSERT", "UPDATE"},
+    "material_revisions": {"SELECT", "INSERT"},
+    "gate_overrides": {"SELECT", "INSERT", "UPDATE"},
+    "org_settings": {"SELECT", "INSERT", "UPDATE"},
     # Artifacts: an upload is a new row; none is ever changed or deleted.
     "artifacts": {"SELECT", "INSERT"},
 }
@@ -179,7 +190,8 @@ def seeded(roles: dict[str, Roles]) -> dict[str, Any]:
         with roles[service].superuser.begin() as conn:
             for table in metadata.sorted_tables:  # referenced tables (orgs) first
                 name, column = table.name, tables[table.name]
-                per_a = 1 if column == "id" else 2
+                # One row per org where the org column is the whole key (orgs, org_settings).
+                per_a = 1 if [c.name for c in table.primary_key.columns] == [column] else 2
                 counts[name] = per_a
                 for org_id, how_many in ((org_a, per_a), (org_b, 1)):
                     for _ in range(how_many):
@@ -257,6 +269,7 @@ def test_the_app_role_holds_exactly_the_privileges_its_service_needs(
         ("kernel", "commitments"),
         ("kernel", "fund_valuations"),
         ("kernel", "money_operations"),
+        ("kernel", "material_revisions"),
         ("kernel", "artifacts"),
     ],
 )

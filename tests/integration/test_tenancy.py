@@ -25,7 +25,7 @@ from tests.integration.helpers import (
     real_ids,
     without_request_id,
 )
-from tests.support import Org, create_deal, transition
+from tests.support import Org, advance, create_deal
 
 ID_ROUTES = sorted(
     (method, route.path)
@@ -120,7 +120,7 @@ def test_another_orgs_list_never_contains_our_deals(org: Org, other_org: Org) ->
         city = {"city": f"City{marker}"}
         ours = {create_deal(owner, name=f"Ours {marker} {i}", address=city)["id"] for i in range(3)}
         moved = create_deal(owner, name=f"Moved {marker}")
-        transition(owner, moved, "underwriting")
+        advance(org, moved, "underwriting")
         ours.add(moved["id"])
     with other_org.client() as other_admin:
         theirs = create_deal(other_admin, name=f"Theirs {marker}")["id"]

@@ -8,15 +8,16 @@ import asyncio
 import uuid
 import warnings
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, insert, text, update
 from starlette.exceptions import StarletteDeprecationWarning
 
+from cornerstone.kernel.deals.state_machine import EDGES, AnyOf, MaterialRequired, gate_of
 from cornerstone.kernel.events.service import verify_chain
-from cornerstone.kernel.models import DealRow
+from cornerstone.kernel.models import ApprovalRow, DealRow, MaterialRevisionRow
 from cornerstone.kit.db import Database, is_sqlite
 from cornerstone.kit.hashchain import ChainReport
 from cornerstone.kit.service_auth import mint_service_token
@@ -166,6 +167,19 @@ class KernelApi:
             after = page["next_after"]
 
 
+def _evidence_materials() -> frozenset[str]:
+    kinds: set[str] = set()
+    for edge in EDGES:
+        for requirement in gate_of(edge):
+            for option in requirement.options if isinstance(requirement, AnyOf) else (requirement,):
+                if isinstance(option, MaterialRequired):
+                    kinds.add(option.type)
+    return frozenset(kinds)
+
+
+EVIDENCE_MATERIALS = _evidence_materials()
+
+
 class KernelDb:
     """Blocking access to the kernel database, for setup the API cannot do and for tampering."""
 
@@ -177,13 +191,66 @@ class KernelDb:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def force_stage(self, deal_id: str, stage: str, held_from: str | None = None) -> None:
+    def force_stage(self, deal_id: str, stage: str, held_from: str | None = None, *, evidenced: bool = True) -> None:
+        """Put the deal in ``stage`` (stage visit 1), with every gate's evidence on file unless
+        ``evidenced`` is false: these tests are about edges, roles and fields, not evidence."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                text("UPDATE deals SET stage = :stage, held_from = :held_from WHERE id = :id"),
+                text("UPDATE deals SET stage = :stage, held_from = :held_from, stage_visit = 1 WHERE id = :id"),
                 {"stage": stage, "held_from": held_from, "id": deal_id},
             )
             assert result.rowcount == 1
+        if evidenced:
+            self.add_evidence(deal_id)
+
+    def add_evidence(self, deal_id: str) -> None:
+        """Every material any gate names (at DOC) and approvals of every edge, from a gp, an admin
+        and the deal's lender, in stage visit 1 (idempotent). Written directly, as seed data."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            org_id = conn.execute(text("SELECT org_id FROM deals WHERE id = :id"), {"id": deal_id}).scalar_one()
+            if conn.execute(
+                text("SELECT count(*) FROM approvals WHERE deal_id = :id AND stage_visit = 1"), {"id": deal_id}
+            ).scalar_one():
+                return
+            for kind in sorted(EVIDENCE_MATERIALS):
+                conn.execute(
+                    insert(MaterialRevisionRow.__table__).values(
+                        id=uuid.uuid4().hex,
+                        org_id=org_id,
+                        material_id=uuid.uuid4().hex,
+                        deal_id=deal_id,
+                        type=kind,
+                        revision=1,
+                        data="{}",
+                        truth_class="DOC",
+                        artifact_id=uuid.uuid4().hex,
+                        artifact_sha256="0" * 64,
+                        created_by="seed",
+                        created_at=now,
+                    )
+                )
+            for target in sorted({edge.target.value for edge in EDGES}):
+                for who, role, deal_role in (
+                    ("seed-gp", "gp", None),
+                    ("seed-admin", "admin", None),
+                    ("seed-lender", "external", "lender"),
+                ):
+                    conn.execute(
+                        insert(ApprovalRow.__table__).values(
+                            id=uuid.uuid4().hex,
+                            org_id=org_id,
+                            deal_id=deal_id,
+                            stage="seed",
+                            stage_visit=1,
+                            target=target,
+                            decision="approve",
+                            approver_id=who,
+                            approver_role=role,
+                            deal_role=deal_role,
+                            created_at=now,
+                        )
+                    )
 
     def set_created_at(self, deal_ids: list[str], created_at: datetime) -> None:
         # Through the mapped column's type, so the value is stored in the format the kernel writes.

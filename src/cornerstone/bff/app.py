@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from cornerstone import __version__
+from cornerstone.bff.approvals.endpoints import router as approvals_router
 from cornerstone.bff.artifacts.endpoints import MULTIPART_OVERHEAD
 from cornerstone.bff.artifacts.endpoints import UPLOAD_PATH as ARTIFACT_UPLOAD_PATH
 from cornerstone.bff.artifacts.endpoints import router as artifacts_router
@@ -31,6 +32,10 @@ from cornerstone.bff.health.endpoints import router as health_router
 from cornerstone.bff.investors.endpoints import router as investors_router
 from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.bff.maintenance import run_sweeper
+from cornerstone.bff.materials.endpoints import router as materials_router
+from cornerstone.bff.orgs.endpoints import router as org_settings_router
+from cornerstone.bff.overrides.endpoints import router as overrides_router
+from cornerstone.bff.parties.endpoints import router as parties_router
 from cornerstone.bff.portfolio.endpoints import router as portfolio_router
 from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddleware
 from cornerstone.bff.users.endpoints import router as users_router
@@ -161,4 +166,9 @@ def create_app(
     app.include_router(portfolio_router)
     app.include_router(artifacts_router)
     app.state.artifact_max_bytes = settings.artifact_max_bytes
+    app.include_router(parties_router)
+    app.include_router(approvals_router)
+    app.include_router(materials_router)
+    app.include_router(overrides_router)
+    app.include_router(org_settings_router)
     return app

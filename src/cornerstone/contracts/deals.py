@@ -166,6 +166,12 @@ class Unmet(BaseModel):
     # preview and a refused transition render the same requirement identically.
     field: str | None = Field(default=None, exclude_if=lambda value: value is None)
     check: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    truth_class: str | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="material: the class needed or better"
+    )
+    roles: list[str] | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="approval: who may give it"
+    )
 
 
 class TransitionOption(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from cornerstone import __version__
+from cornerstone.kernel.approvals.endpoints import router as approvals_router
 from cornerstone.kernel.artifacts.endpoints import router as artifacts_router
 from cornerstone.kernel.artifacts.service import storage_of
 from cornerstone.kernel.capital_calls.endpoints import router as capital_calls_router
@@ -20,6 +21,10 @@ from cornerstone.kernel.distributions.endpoints import router as distributions_r
 from cornerstone.kernel.events.endpoints import router as events_router
 from cornerstone.kernel.funds.endpoints import router as funds_router
 from cornerstone.kernel.investors.endpoints import router as investors_router
+from cornerstone.kernel.materials.endpoints import router as materials_router
+from cornerstone.kernel.org_settings.endpoints import router as org_settings_router
+from cornerstone.kernel.overrides.endpoints import router as overrides_router
+from cornerstone.kernel.parties.endpoints import router as parties_router
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.service_app import new_service_app
@@ -56,6 +61,11 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     app.include_router(capital_calls_router)
     app.include_router(distributions_router)
     app.include_router(artifacts_router)
+    app.include_router(parties_router)
+    app.include_router(approvals_router)
+    app.include_router(materials_router)
+    app.include_router(overrides_router)
+    app.include_router(org_settings_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -14,14 +14,14 @@ import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.bff.authz.permissions import Role
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.models import OrgRow, UserRow
 from cornerstone.bff.orgs.service import create_org, new_org_id
 from cornerstone.bff.users.service import add_user
-from cornerstone.contracts.deals import Address, AssetClass, DealCreate, Stage, TransitionRequest
+from cornerstone.contracts.deals import Address, AssetClass, DealCreate, Stage
+from cornerstone.kernel.artifacts.service import storage_of
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals import service as deals
 from cornerstone.kernel.deals.state_machine import PIPELINE
@@ -29,6 +29,7 @@ from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import request_id_var
 from cornerstone.kit.secrets import load_or_create_secret
 from cornerstone.kit.service_auth import ServiceCaller
+from cornerstone.ops.demo_evidence import DealTeam, advance
 from cornerstone.ops.demo_fund import seed_demo_fund
 
 DEMO_ORG = "Demo Capital"
@@ -38,6 +39,7 @@ DEMO_USERS: tuple[tuple[str, Role], ...] = (
     ("analyst@demo.test", Role.ANALYST),
     ("auditor@demo.test", Role.AUDITOR),
     ("lp@demo.test", Role.LP),
+    ("lender@demo.test", Role.EXTERNAL),
 )
 
 # The acquisition pipeline, then ownership: the path every demo deal walks as far as its target.
@@ -266,12 +268,15 @@ async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> 
         admin = ServiceCaller(
             org_id=created.org_id, actor_id=user_ids[Role.ADMIN], actor_role=Role.ADMIN.value, service="demo"
         )
+        lender = ServiceCaller(
+            org_id=created.org_id, actor_id=user_ids[Role.EXTERNAL], actor_role=Role.EXTERNAL.value, service="demo"
+        )
         kernel_db = Database(kernel.resolved_kernel_migration_database_url())
+        team = DealTeam(kernel_db, storage_of(kernel), gp=caller, admin=admin, lender=lender)
         token = request_id_var.set("demo-seed")
         try:
             for spec in DEMO_DEALS:
-                async with kernel_db.session(write=True, org_id=caller.org_id) as session:
-                    await _seed_deal(session, caller, spec)
+                await _seed_deal(team, spec)
             lp_investor_id = await seed_demo_fund(kernel_db, caller, admin, kernel.field_cipher())
         finally:
             request_id_var.reset(token)
@@ -286,34 +291,28 @@ async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> 
     return created.org_id
 
 
-async def _seed_deal(session: AsyncSession, caller: ServiceCaller, spec: DemoDeal) -> None:
-    deal = await deals.create_deal(
-        session,
-        caller,
-        DealCreate(
-            name=spec.name,
-            asset_class=spec.asset_class,
-            address=Address(
-                street=spec.street, city=spec.city, state=spec.state, postal_code=spec.postal_code, country="US"
+async def _seed_deal(team: DealTeam, spec: DemoDeal) -> None:
+    async with team.database.session(write=True, org_id=team.gp.org_id) as session:
+        deal = await deals.create_deal(
+            session,
+            team.gp,
+            DealCreate(
+                name=spec.name,
+                asset_class=spec.asset_class,
+                address=Address(
+                    street=spec.street, city=spec.city, state=spec.state, postal_code=spec.postal_code, country="US"
+                ),
+                square_feet=spec.square_feet,
+                units=spec.units,
+                purchase_price=spec.purchase_price,
+                noi=spec.noi,
             ),
-            square_feet=spec.square_feet,
-            units=spec.units,
-            purchase_price=spec.purchase_price,
-            noi=spec.noi,
-        ),
-    )
+        )
     path = list(FORWARD[1 : FORWARD.index(spec.target) + 1])
     if spec.detour is not None:
         path.append(spec.detour)
-    version = deal.version
     for stage in path:
-        moved = await deals.transition_deal(
-            session,
-            caller,
-            deal.id,
-            TransitionRequest(to=stage, reason=DETOUR_REASONS.get(stage), version=version),
-        )
-        version = moved.version
+        await advance(team, deal.id, stage, reason=DETOUR_REASONS.get(stage))
 
 
 def seed_demo_sync(bff: BffSettings, kernel: KernelSettings, password: str) -> str:

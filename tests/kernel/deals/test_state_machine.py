@@ -8,13 +8,18 @@ from collections import Counter, deque
 import pytest
 
 from cornerstone.contracts.deals import Stage, Unmet
+from cornerstone.contracts.evidence import Decision, TruthClass
 from cornerstone.kernel.deals.state_machine import (
     EDGES,
     INITIAL_STAGE,
     PHASE_OF,
+    AnyOf,
+    ApprovalsRequired,
     Edge,
     GateContext,
+    MaterialRequired,
     ReasonRequired,
+    Vote,
     edges_from,
     evaluate_gate,
     find_edge,
@@ -58,12 +63,39 @@ FORWARD = (
 PRICED = {"purchase_price": 1_000_000_00}
 
 
+def _all_evidence() -> tuple[dict[str, TruthClass], tuple[Vote, ...]]:
+    """Every material any gate names, at DOC, and approvals of every edge from a gp, an admin and
+    a lender: the evidence requirements met, so these tests see the field and check rules alone
+    (tests/kernel/deals/test_gates.py covers the evidence requirements)."""
+    materials: dict[str, TruthClass] = {}
+    votes: list[Vote] = []
+    for e in EDGES:
+        for requirement in gate_of(e):
+            options = requirement.options if isinstance(requirement, AnyOf) else (requirement,)
+            for option in options:
+                if isinstance(option, MaterialRequired):
+                    materials[option.type] = TruthClass.DOC
+            if isinstance(requirement, ApprovalsRequired):
+                for who, role, deal_role in (
+                    ("gp-1", "gp", None),
+                    ("admin-1", "admin", None),
+                    ("l-1", "external", "lender"),
+                ):
+                    votes.append(Vote(e.target, Decision.APPROVE, who, role, deal_role))
+    return materials, tuple(votes)
+
+
+EVIDENCE, VOTES = _all_evidence()
+
+
 def context(stage: str, *, held_from: str | None = None, reason: str | None = None, priced: bool = True) -> GateContext:
     return GateContext(
         stage=Stage(stage),
         held_from=Stage(held_from) if held_from else None,
         fields=PRICED if priced else {"purchase_price": None},
         reason=reason,
+        materials=EVIDENCE,
+        votes=VOTES,
     )
 
 

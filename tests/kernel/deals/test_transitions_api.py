@@ -231,14 +231,21 @@ def test_a_refused_edge_names_where_the_deal_is_and_where_it_was_sent(kernel: Ke
     assert body["request_id"] == refused.headers["x-request-id"]
 
 
-def test_an_allowed_transition_appends_exactly_one_event(kernel: KernelApi) -> None:
+def test_an_allowed_transition_appends_exactly_one_event(kernel: KernelApi, kernel_db: KernelDb) -> None:
     org = new_org_id()
     deal = kernel.create_deal(org)
+    kernel_db.add_evidence(deal["id"])
     moved = kernel.transition(org, deal["id"], "underwriting", version=1, role="analyst", reason="screened in")
     assert moved.status_code == 200, moved.text
     events = kernel.events(org, subject_id=deal["id"])
     assert [e["type"] for e in events] == ["deal.created", "deal.transitioned"]
-    assert events[1]["payload"] == {"from": "intake", "to": "underwriting", "reason": "screened in", "version": 2}
+    assert events[1]["payload"] == {
+        "from": "intake",
+        "to": "underwriting",
+        "reason": "screened in",
+        "version": 2,
+        "override_id": None,
+    }
     assert (events[1]["actor_id"], events[1]["actor_role"]) == ("user-analyst", "analyst")
 
 
@@ -247,10 +254,11 @@ def test_an_allowed_transition_appends_exactly_one_event(kernel: KernelApi) -> N
 
 @pytest.mark.parametrize("stale", [1, 3, 99])
 def test_a_transition_with_a_version_other_than_the_current_one_is_a_version_conflict(
-    kernel: KernelApi, stale: int
+    kernel: KernelApi, kernel_db: KernelDb, stale: int
 ) -> None:
     org = new_org_id()
     deal = kernel.create_deal(org, purchase_price=PRICE)
+    kernel_db.add_evidence(deal["id"])
     moved = kernel.transition(org, deal["id"], "underwriting", version=1)
     assert moved.json()["version"] == 2
 
@@ -307,11 +315,14 @@ def test_of_racing_patches_with_the_same_version_exactly_one_wins(kernel_server:
     assert [e["type"] for e in events] == ["deal.created", "deal.updated"]
 
 
-def test_of_racing_transitions_from_the_same_version_exactly_one_moves_the_deal(kernel_server: KernelServer) -> None:
+def test_of_racing_transitions_from_the_same_version_exactly_one_moves_the_deal(
+    kernel_server: KernelServer, kernel_db: KernelDb
+) -> None:
     """The losers are refused (409), never applied on top of the winner: one move, one event."""
     org = new_org_id()
     with kernel_server.api() as api:
         deal = api.create_deal(org)
+    kernel_db.add_evidence(deal["id"])
 
     def move(target: str) -> Callable[[KernelApi], httpx.Response]:
         return lambda api: api.transition(org, deal["id"], target, version=1, role="gp", reason=REASON)
@@ -383,9 +394,10 @@ def test_the_list_shows_only_the_callers_org(kernel: KernelApi) -> None:
     assert [item["id"] for item in kernel.list_deals(org).json()["items"]] == [mine]
 
 
-def test_the_stage_filter_lists_only_deals_in_that_stage(kernel: KernelApi) -> None:
+def test_the_stage_filter_lists_only_deals_in_that_stage(kernel: KernelApi, kernel_db: KernelDb) -> None:
     org = new_org_id()
     deals = [kernel.create_deal(org, name=f"Deal {i}") for i in range(3)]
+    kernel_db.add_evidence(deals[1]["id"])
     moved = kernel.transition(org, deals[1]["id"], "underwriting", version=1)
     assert moved.status_code == 200
 

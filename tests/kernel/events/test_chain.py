@@ -119,7 +119,8 @@ def test_the_hash_is_sha256_of_the_documented_canonical_fields() -> None:
 def make_history(kernel: KernelApi, org: str, deals: int = 3) -> list[dict[str, Any]]:
     """Some deals and a transition in a fresh org; returns the org's events in order."""
     created = [kernel.create_deal(org, name=f"Deal {i}", purchase_price=1_000_00) for i in range(deals)]
-    moved = kernel.transition(org, created[0]["id"], "underwriting", version=1)
+    # A pause needs only a reason, so the history holds creations and one move and nothing else.
+    moved = kernel.transition(org, created[0]["id"], "on_hold", version=1, reason="Seller asked for a pause")
     assert moved.status_code == 200, moved.text
     return kernel.events(org)
 

@@ -50,6 +50,16 @@ class Permission(StrEnum):
     STATEMENTS_READ = "statements:read"
     ARTIFACTS_READ = "artifacts:read"
     ARTIFACTS_UPLOAD = "artifacts:upload"
+    PARTIES_READ = "parties:read"
+    PARTIES_WRITE = "parties:write"
+    APPROVALS_READ = "approvals:read"
+    APPROVALS_WRITE = "approvals:write"
+    MATERIALS_READ = "materials:read"
+    MATERIALS_WRITE = "materials:write"
+    MATERIALS_VERIFY = "materials:verify"
+    OVERRIDES_WRITE = "overrides:write"
+    ORG_SETTINGS_READ = "org-settings:read"
+    ORG_SETTINGS_WRITE = "org-settings:write"
 
 
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
@@ -79,8 +89,22 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.STATEMENTS_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR, Role.LP}),
     # Deal artifacts: the firm for now; external parties join once they can be a party to a deal
     # (the kernel then narrows them to those deals' artifacts).
-    Permission.ARTIFACTS_READ: FIRM,
-    Permission.ARTIFACTS_UPLOAD: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
+    # External parties reach only the deals they are party to (the kernel answers 404 elsewhere).
+    Permission.ARTIFACTS_READ: ALL_BUT_LP,
+    Permission.ARTIFACTS_UPLOAD: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
+    # A deal's authority and evidence. External parties act only on the deals they are party to
+    # (the kernel answers 404 for every other deal) and approve only where a gate names their role.
+    Permission.PARTIES_READ: ALL_BUT_LP,
+    Permission.PARTIES_WRITE: MONEY_MANAGERS,
+    Permission.APPROVALS_READ: ALL_BUT_LP,
+    # The outer door: the kernel admits only the roles the edge's gate names (403 otherwise).
+    Permission.APPROVALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
+    Permission.MATERIALS_READ: ALL_BUT_LP,
+    Permission.MATERIALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
+    Permission.MATERIALS_VERIFY: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
+    Permission.OVERRIDES_WRITE: frozenset({Role.ADMIN}),
+    Permission.ORG_SETTINGS_READ: FIRM,
+    Permission.ORG_SETTINGS_WRITE: frozenset({Role.ADMIN}),
 }
 
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"

@@ -26,7 +26,7 @@ from cornerstone.contracts.funds import (
     PaymentCreate,
 )
 from cornerstone.kernel.deals import repository as deals
-from cornerstone.kernel.deals.service import DealNotFound
+from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import called_by_investor, committed_by_investor, lock_fund, read_fund
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Select, false, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cornerstone.kernel.models import DealRow
+from cornerstone.kernel.errors import DealNotFound
+from cornerstone.kernel.models import DealPartyRow, DealRow
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.service_auth import ServiceCaller
 
@@ -16,15 +17,25 @@ from cornerstone.kit.service_auth import ServiceCaller
 def scoped_deals(caller: ServiceCaller) -> Select[DealRow]:
     statement = select(DealRow).where(DealRow.org_id == caller.org_id)
     if caller.actor_role == "external":
-        # External parties see only deals they are a party to; until deal parties exist
-        # there are none, so they see nothing (never everything).
-        statement = statement.where(false())
+        # External parties see only the deals they are a party to.
+        party_of = select(DealPartyRow.deal_id).where(
+            DealPartyRow.org_id == caller.org_id, DealPartyRow.user_id == caller.actor_id
+        )
+        statement = statement.where(DealRow.id.in_(party_of))
     return statement
 
 
 async def get_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow | None:
     result = await session.execute(scoped_deals(caller).where(DealRow.id == deal_id))
     return result.scalar_one_or_none()
+
+
+async def visible_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow:
+    """The deal as the caller may see it (an external party: only their deals), else 404."""
+    row = await get_deal(session, caller, deal_id)
+    if row is None:
+        raise DealNotFound()
+    return row
 
 
 def _escape_like(text: str) -> str:

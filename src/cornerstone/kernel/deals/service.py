@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.deals import (
@@ -17,44 +16,22 @@ from cornerstone.contracts.deals import (
     TransitionRequest,
 )
 from cornerstone.kernel.deals import repository
+from cornerstone.kernel.deals.gates import ADDRESS_FIELDS, SCALAR_FIELDS, gate_context
 from cornerstone.kernel.deals.state_machine import (
     INITIAL_STAGE,
     PHASE_OF,
-    GateContext,
     edges_from,
     evaluate_gate,
     find_edge,
 )
 from cornerstone.kernel.errors import DealGuardFailed, DealTransitionNotAllowed
 from cornerstone.kernel.events.service import append_event
-from cornerstone.kernel.models import CapitalCallRow, DealRow
+from cornerstone.kernel.models import DealRow
+from cornerstone.kernel.overrides.service import consume_override
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
-from cornerstone.kit.problems import Forbidden, NotFound, VersionConflict
+from cornerstone.kit.problems import Forbidden, VersionConflict
 from cornerstone.kit.service_auth import ServiceCaller
-
-ADDRESS_FIELDS = ("street", "city", "state", "postal_code", "country")
-SCALAR_FIELDS = (
-    "name",
-    "asset_class",
-    "square_feet",
-    "units",
-    "currency",
-    "purchase_price",
-    "noi",
-    "loan_amount",
-    "equity_required",
-    "projected_irr",
-    "projected_multiple",
-)
-
-
-class DealNotFound(NotFound):
-    code = "DEAL_NOT_FOUND"
-    title = "Deal not found"
-
-    def __init__(self) -> None:
-        super().__init__("No deal with this id.")
 
 
 def to_contract(row: DealRow) -> Deal:
@@ -126,10 +103,7 @@ async def create_deal(session: AsyncSession, caller: ServiceCaller, body: DealCr
 
 
 async def read_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow:
-    row = await repository.get_deal(session, caller, deal_id)
-    if row is None:
-        raise DealNotFound()
-    return row
+    return await repository.visible_deal(session, caller, deal_id)
 
 
 async def update_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: DealUpdate) -> Deal:
@@ -162,29 +136,9 @@ async def update_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str
     return deal
 
 
-async def _unfunded_linked_calls(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> int:
-    statement = select(func.count()).where(
-        CapitalCallRow.org_id == caller.org_id,
-        CapitalCallRow.deal_id == deal_id,
-        CapitalCallRow.status.not_in(["funded", "cancelled"]),
-    )
-    return int((await session.execute(statement)).scalar_one())
-
-
-async def _gate_context(session: AsyncSession, caller: ServiceCaller, row: DealRow, reason: str | None) -> GateContext:
-    fields = {name: getattr(row, name) for name in (*SCALAR_FIELDS, *ADDRESS_FIELDS)}
-    return GateContext(
-        stage=Stage(row.stage),
-        held_from=Stage(row.held_from) if row.held_from else None,
-        fields=fields,
-        reason=reason,
-        unfunded_linked_calls=await _unfunded_linked_calls(session, caller, row.id),
-    )
-
-
 async def transition_options(session: AsyncSession, caller: ServiceCaller, row: DealRow) -> list[TransitionOption]:
     """The "why not?" preview: every edge out of the current stage, evaluated as this caller."""
-    context = await _gate_context(session, caller, row, reason=None)
+    context = await gate_context(session, caller, row, reason=None)
     options = []
     for edge in edges_from(Stage(row.stage)):
         permitted = caller.actor_role in edge.roles
@@ -218,16 +172,18 @@ async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id:
             f"Your role cannot move a deal from `{source.value}` to `{body.to.value}`.",
             extra={"roles": sorted(edge.roles)},
         )
-    unmet = evaluate_gate(edge, await _gate_context(session, caller, row, body.reason))
+    unmet = evaluate_gate(edge, await gate_context(session, caller, row, body.reason))
     if unmet:
         raise DealGuardFailed(
             f"Moving to `{body.to.value}` needs: " + " ".join(u.requirement for u in unmet),
             extra={"unmet": [u.model_dump(exclude_none=True) for u in unmet]},
         )
     held_from = source.value if body.to == Stage.ON_HOLD else None
-    values = {"stage": body.to.value, "held_from": held_from, "updated_at": utcnow()}
+    visit = row.stage_visit
+    values = {"stage": body.to.value, "held_from": held_from, "stage_visit": visit + 1, "updated_at": utcnow()}
     if not await repository.compare_and_set(session, caller, deal_id, body.version, values):
         raise VersionConflict("The deal was changed by someone else; reload it and try again.")
+    override = await consume_override(session, caller, deal_id, visit, body.to)
     await session.refresh(row)
     deal = to_contract(row)
     await append_event(
@@ -236,6 +192,12 @@ async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id:
         type="deal.transitioned",
         subject_type="deal",
         subject_id=deal_id,
-        payload={"from": source.value, "to": body.to.value, "reason": body.reason, "version": deal.version},
+        payload={
+            "from": source.value,
+            "to": body.to.value,
+            "reason": body.reason,
+            "version": deal.version,
+            "override_id": override,
+        },
     )
     return deal

@@ -3,8 +3,10 @@
 A gate is a tuple of requirements. Each requirement evaluates a ``GateContext`` to
 ``None`` (met) or an ``Unmet`` (what is missing, in words a user can act on). The same
 ``evaluate_gate`` serves enforcement (``transition``) and the "why not?" preview, so the
-two cannot disagree. Later kinds of requirement (approvals, materials, computed checks,
-overrides) are new ``Requirement`` classes, not special cases in the engine.
+two cannot disagree. Kinds of requirement: fields, approvals (distinct people, per stage
+visit; a denial blocks), materials (a type at a truth class or better), computed checks; an
+admin's override satisfies one edge's whole gate once. Each is a ``Requirement`` class, not a
+special case in the engine.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cornerstone.contracts.deals import Phase, Stage, Unmet
+from cornerstone.contracts.evidence import DEFAULT_IC_QUORUM, Decision, TruthClass
 
 PHASE_OF: Mapping[Stage, Phase] = {
     Stage.INTAKE: Phase.DRAFT,
@@ -49,21 +52,37 @@ PIPELINE: tuple[Stage, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Vote:
+    """An approval or denial counted in the deal's current stage visit (not withdrawn)."""
+
+    target: Stage
+    decision: Decision
+    approver_id: str
+    approver_role: str
+    deal_role: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class GateContext:
-    """What a gate may look at: the deal as stored and the request's inputs."""
+    """What a gate may look at: the deal as stored, its evidence, and the request's inputs."""
 
     stage: Stage
     held_from: Stage | None
     fields: Mapping[str, Any]
     reason: str | None = None
     unfunded_linked_calls: int = 0  # capital calls linked to the deal, not cancelled and not yet funded
+    votes: tuple[Vote, ...] = ()
+    materials: Mapping[str, TruthClass] = field(default_factory=dict)  # type -> truth class of its latest revision
+    unverified_ai_materials: int = 0
+    overridden: frozenset[Stage] = frozenset()  # targets with an unused override in this stage visit
+    ic_quorum: int = DEFAULT_IC_QUORUM
 
 
 class Requirement(Protocol):
     @property
     def kind(self) -> str: ...
 
-    def evaluate(self, context: GateContext) -> Unmet | None: ...
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None: ...
 
     def describe(self) -> str: ...
 
@@ -76,7 +95,7 @@ class FieldRequired:
     label: str
     kind: str = "field"
 
-    def evaluate(self, context: GateContext) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
         if context.fields.get(self.field) is not None:
             return None
         return Unmet(
@@ -96,7 +115,7 @@ class ReasonRequired:
 
     kind: str = "field"
 
-    def evaluate(self, context: GateContext) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
         if context.reason:
             return None
         return Unmet(
@@ -117,7 +136,7 @@ class ReturnsToStageLeft:
     target: Stage
     kind: str = "check"
 
-    def evaluate(self, context: GateContext) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
         if context.held_from == self.target:
             return None
         left = context.held_from.value if context.held_from else "unknown"
@@ -138,7 +157,7 @@ class LinkedCallsFunded:
 
     kind: str = "check"
 
-    def evaluate(self, context: GateContext) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
         if context.unfunded_linked_calls == 0:
             return None
         count = context.unfunded_linked_calls
@@ -153,6 +172,136 @@ class LinkedCallsFunded:
         return "every capital call linked to the deal is funded"
 
 
+def _role_names(roles: frozenset[str]) -> str:
+    return " or ".join(sorted(role.replace("deal:", "the deal's ") for role in roles))
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalsRequired:
+    """Approvals of this edge from distinct people: at least ``count`` (``None``: the org's IC
+    quorum) holding any of ``roles``, and, for each set in ``each_of``, at least one of them.
+    Roles are org roles (``gp``) or deal roles (``deal:lender``). One person counts once, however
+    often they approve; a denial of the edge blocks it until its author withdraws it."""
+
+    roles: frozenset[str]
+    count: int | None = 1
+    each_of: tuple[frozenset[str], ...] = ()
+    kind: str = "approval"
+
+    def approves(self, vote: Vote, roles: frozenset[str]) -> bool:
+        return vote.approver_role in roles or (vote.deal_role is not None and f"deal:{vote.deal_role}" in roles)
+
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+        votes = [vote for vote in context.votes if vote.target == target]
+        denials = [vote for vote in votes if vote.decision == Decision.DENY]
+        if denials:
+            return Unmet(
+                kind="approval",
+                requirement="Resolve the denial: its author must withdraw it.",
+                detail=f"Denials of this move stand: {len(denials)}.",
+                check="no_denial",
+            )
+        approvals = [v for v in votes if v.decision == Decision.APPROVE and self.approves(v, self.roles)]
+        people = {vote.approver_id for vote in approvals}
+        needed = context.ic_quorum if self.count is None else self.count
+        missing_groups = [group for group in self.each_of if not any(self.approves(vote, group) for vote in approvals)]
+        if len(people) >= needed and not missing_groups:
+            return None
+        wanted = f"{needed} approval{'s' if needed != 1 else ''} from distinct people ({_role_names(self.roles)})"
+        if self.each_of:
+            wanted += ", including " + " and ".join(_role_names(group) for group in self.each_of)
+        return Unmet(
+            kind="approval",
+            requirement=f"Get {wanted}.",
+            detail=f"{len(people)} of {needed} given"
+            + (f"; none yet from {' nor '.join(_role_names(g) for g in missing_groups)}" if missing_groups else "")
+            + ".",
+            check="approvals",
+            roles=sorted(self.roles),
+        )
+
+    def describe(self) -> str:
+        count = "the org's IC quorum of" if self.count is None else str(self.count)
+        text = f"{count} approval(s) from distinct {_role_names(self.roles)}"
+        if self.each_of:
+            text += ", including " + " and ".join(_role_names(group) for group in self.each_of)
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialRequired:
+    """The deal has a material of ``type`` whose latest revision is of truth class ``at_least`` or better."""
+
+    type: str
+    label: str
+    at_least: TruthClass
+    kind: str = "material"
+
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+        have = context.materials.get(self.type)
+        if have is not None and have.rank >= self.at_least.rank:
+            return None
+        if have is None:
+            detail = f"No `{self.type}` material yet."
+        else:
+            detail = f"The `{self.type}` material is {have.value}; {self.at_least.value} or better is needed."
+        how = "backed by an uploaded document (DOC)" if self.at_least == TruthClass.DOC else "attested by a person"
+        return Unmet(
+            kind="material",
+            requirement=f"Provide the {self.label}, {how}.",
+            detail=detail,
+            check=self.type,
+            truth_class=self.at_least.value,
+        )
+
+    def describe(self) -> str:
+        return f"material `{self.type}` at {self.at_least.value} or better"
+
+
+@dataclass(frozen=True, slots=True)
+class NoUnverifiedAiMaterial:
+    """Nothing on the deal rests on a model's word alone: every AI material is verified (or superseded)."""
+
+    kind: str = "check"
+
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+        if context.unverified_ai_materials == 0:
+            return None
+        count = context.unverified_ai_materials
+        return Unmet(
+            kind="check",
+            requirement="Verify or replace the AI-extracted materials.",
+            detail=f"{count} material{'s are' if count != 1 else ' is'} still AI-extracted and unverified.",
+            check="no_unverified_ai_material",
+        )
+
+    def describe(self) -> str:
+        return "no unverified AI material on the deal"
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """One of several ways to satisfy a gate item (e.g. a loan commitment or an all-equity attestation)."""
+
+    options: tuple[Requirement, ...]
+    label: str
+    kind: str = "material"
+
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+        unmet = [option.evaluate(context, target) for option in self.options]
+        if any(item is None for item in unmet):
+            return None
+        return Unmet(
+            kind="material",
+            requirement=f"Provide {self.label}.",
+            detail=" Or: ".join(item.detail for item in unmet if item is not None),
+            check="any_of",
+        )
+
+    def describe(self) -> str:
+        return "one of: " + " / ".join(option.describe() for option in self.options)
+
+
 @dataclass(frozen=True, slots=True)
 class Edge:
     source: Stage
@@ -165,6 +314,30 @@ class Edge:
 LEADERSHIP = frozenset({"admin", "gp"})
 DEAL_TEAM = frozenset({"admin", "gp", "analyst"})
 
+# The default gate table's evidence, in the words of a CRE acquisition.
+RENT_ROLL = MaterialRequired("rent_roll", "current rent roll", TruthClass.HUMAN)
+T12 = MaterialRequired("t12", "trailing-twelve-month operating statement (T-12)", TruthClass.HUMAN)
+UNDERWRITING_SUMMARY = MaterialRequired("underwriting_summary", "underwriting summary", TruthClass.HUMAN)
+IC_MEMO = MaterialRequired("ic_memo", "investment committee memo", TruthClass.HUMAN)
+IC_QUORUM = ApprovalsRequired(frozenset({"gp", "admin"}), count=None)
+EXECUTED_LOI = MaterialRequired("executed_loi", "executed letter of intent", TruthClass.DOC)
+EXECUTED_PSA = MaterialRequired("executed_psa", "executed purchase and sale agreement", TruthClass.DOC)
+FINANCING_IN_PLACE = AnyOf(
+    (
+        MaterialRequired("loan_commitment", "loan commitment letter", TruthClass.DOC),
+        MaterialRequired("all_equity_attestation", "all-equity attestation", TruthClass.HUMAN),
+    ),
+    "a loan commitment letter (DOC) or an all-equity attestation (HUMAN)",
+)
+CLOSING_STATEMENT = MaterialRequired("closing_statement", "settlement (closing) statement", TruthClass.DOC)
+WIRE_CONFIRMATION = MaterialRequired("wire_confirmation", "wire confirmation", TruthClass.DOC)
+CLOSING_APPROVALS = ApprovalsRequired(
+    frozenset({"gp", "deal:lender", "deal:escrow"}),
+    count=2,
+    each_of=(frozenset({"gp"}), frozenset({"deal:lender", "deal:escrow"})),
+)
+PM_AGREEMENT = MaterialRequired("pm_agreement", "property management agreement", TruthClass.DOC)
+
 # Requirements for entering a stage, whichever edge the deal arrives by.
 ENTRY_REQUIREMENTS: Mapping[Stage, tuple[Requirement, ...]] = {
     Stage.IC_REVIEW: (FieldRequired("purchase_price", "purchase price"),),
@@ -173,17 +346,35 @@ ENTRY_REQUIREMENTS: Mapping[Stage, tuple[Requirement, ...]] = {
 
 def _edges() -> tuple[Edge, ...]:
     edges: list[Edge] = [
-        Edge(Stage.INTAKE, Stage.UNDERWRITING, DEAL_TEAM, note="screened in"),
-        Edge(Stage.UNDERWRITING, Stage.IC_REVIEW, DEAL_TEAM, note="submitted to the investment committee"),
-        Edge(Stage.IC_REVIEW, Stage.LOI, LEADERSHIP, note="IC approved; letter of intent"),
+        Edge(Stage.INTAKE, Stage.UNDERWRITING, DEAL_TEAM, (RENT_ROLL, T12), note="screened in"),
+        Edge(
+            Stage.UNDERWRITING,
+            Stage.IC_REVIEW,
+            DEAL_TEAM,
+            (UNDERWRITING_SUMMARY, NoUnverifiedAiMaterial()),
+            note="submitted to the investment committee",
+        ),
+        Edge(Stage.IC_REVIEW, Stage.LOI, LEADERSHIP, (IC_QUORUM, IC_MEMO), note="IC approved; letter of intent"),
         Edge(Stage.IC_REVIEW, Stage.UNDERWRITING, LEADERSHIP, note="IC sends back for more work"),
-        Edge(Stage.LOI, Stage.PSA, LEADERSHIP, note="purchase and sale agreement"),
-        Edge(Stage.PSA, Stage.DUE_DILIGENCE, LEADERSHIP, note="PSA executed; diligence period"),
-        Edge(Stage.DUE_DILIGENCE, Stage.FINANCING, LEADERSHIP, note="diligence cleared"),
+        Edge(Stage.LOI, Stage.PSA, LEADERSHIP, (EXECUTED_LOI,), note="purchase and sale agreement"),
+        Edge(Stage.PSA, Stage.DUE_DILIGENCE, LEADERSHIP, (EXECUTED_PSA,), note="PSA executed; diligence period"),
+        Edge(
+            Stage.DUE_DILIGENCE,
+            Stage.FINANCING,
+            LEADERSHIP,
+            (ApprovalsRequired(frozenset({"gp"})),),
+            note="diligence cleared",
+        ),
         Edge(Stage.DUE_DILIGENCE, Stage.LOI, LEADERSHIP, note="re-trade"),
-        Edge(Stage.FINANCING, Stage.CLOSING, LEADERSHIP, note="financing committed"),
-        Edge(Stage.CLOSING, Stage.CLOSED, LEADERSHIP, (LinkedCallsFunded(),), note="funded and recorded"),
-        Edge(Stage.CLOSED, Stage.OPERATING, LEADERSHIP, note="handed to asset management"),
+        Edge(Stage.FINANCING, Stage.CLOSING, LEADERSHIP, (FINANCING_IN_PLACE,), note="financing committed"),
+        Edge(
+            Stage.CLOSING,
+            Stage.CLOSED,
+            LEADERSHIP,
+            (CLOSING_STATEMENT, WIRE_CONFIRMATION, CLOSING_APPROVALS, LinkedCallsFunded()),
+            note="funded and recorded",
+        ),
+        Edge(Stage.CLOSED, Stage.OPERATING, LEADERSHIP, (PM_AGREEMENT,), note="handed to asset management"),
         Edge(Stage.OPERATING, Stage.CHANGED, LEADERSHIP, note="business plan changed"),
         Edge(Stage.CHANGED, Stage.OPERATING, LEADERSHIP, note="back to plan"),
         Edge(Stage.OPERATING, Stage.DISTRESSED, LEADERSHIP, note="covenant breach or default risk"),
@@ -221,4 +412,16 @@ def gate_of(edge: Edge) -> tuple[Requirement, ...]:
 
 
 def evaluate_gate(edge: Edge, context: GateContext) -> list[Unmet]:
-    return [unmet for requirement in gate_of(edge) if (unmet := requirement.evaluate(context)) is not None]
+    """What the edge still needs; nothing when an unused override covers it in this stage visit."""
+    if edge.target in context.overridden:
+        return []
+    return [unmet for requirement in gate_of(edge) if (unmet := requirement.evaluate(context, edge.target)) is not None]
+
+
+def approver_roles(edge: Edge) -> frozenset[str]:
+    """Every org or deal role (``deal:lender``) an approval of the edge can come from."""
+    roles: set[str] = set()
+    for requirement in gate_of(edge):
+        if isinstance(requirement, ApprovalsRequired):
+            roles |= requirement.roles
+    return frozenset(roles)

@@ -34,6 +34,8 @@ class DealRow(Base):
     projected_multiple: Mapped[str | None] = mapped_column(String(40))
     stage: Mapped[str] = mapped_column(String(32), nullable=False)
     held_from: Mapped[str | None] = mapped_column(String(32))
+    # Incremented by every transition: approvals and overrides belong to one visit of one stage.
+    stage_visit: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -1,0 +1,1 @@
+"""Approvals and denials of a deal's outgoing edges, counted per person and stage visit."""

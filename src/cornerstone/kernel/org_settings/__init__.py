@@ -1,0 +1,1 @@
+"""An org's gate thresholds (the IC quorum)."""

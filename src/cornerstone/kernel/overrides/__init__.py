@@ -1,0 +1,1 @@
+"""Admin overrides of one edge's gate: a written attestation, single use."""

@@ -1,0 +1,1 @@
+"""A deal's external parties (counsel, lender, escrow, property manager)."""
