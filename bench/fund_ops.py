@@ -50,22 +50,20 @@ import os
 import random
 import secrets
 import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
+from servers import free_port, run, serving
 from sqlalchemy import Engine, create_engine, insert, text, update
 
 from cornerstone.kernel.models import (
@@ -88,47 +86,6 @@ FIRST_PRIOR_DISTRIBUTION = date(2026, 1, 15)
 DISTRIBUTION_DATE = date(2027, 1, 15)
 PROFILE_HEADER = "X-Bench-Profile"
 API = "/kernel/v1/orgs/{org}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready:\n{log.read_text()[-3000:]}")
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _run(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def _on_sigterm(_signum: int, _frame: object) -> NoReturn:
@@ -341,7 +298,7 @@ def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f} s"
 
 
-def _print_run(number: int, operation: Operation) -> None:
+def _printrun(number: int, operation: Operation) -> None:
     kernel = operation.kernel[-1] if len(operation.kernel) == len(operation.api) else None
     api, base = operation.api[-1], operation.baseline[-1]
     print(
@@ -492,7 +449,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
         data_dir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         service_key = secrets.token_urlsafe(32)
         env = {
             **os.environ,
@@ -502,7 +459,7 @@ def main() -> None:
             "PYTHONUNBUFFERED": "1",
         }
         cli = [sys.executable, "-m", "cornerstone"]
-        _run([*cli, "migrate"], env)
+        run([*cli, "migrate"], env)
         log = data_dir / "kernel.log"
         if args.profile:
             command = [sys.executable, str(Path(__file__).resolve()), "--serve-profiled", str(data_dir)]
@@ -510,7 +467,7 @@ def main() -> None:
         else:
             command = [*cli, "kernel", "--host", "127.0.0.1", "--port", str(port)]
         with (
-            _process(command, env, port, log) as url,
+            serving(command, env, port, log) as url,
             httpx.Client(base_url=url, timeout=300.0) as client,
         ):
             access_log = args.log_level.upper() in ("INFO", "DEBUG")
@@ -609,7 +566,7 @@ def _bench(kernel: Kernel, data_dir: Path, args: argparse.Namespace) -> None:
             parent = new_id()
             call_rows = [(parent, s["investor_id"], kernel.org_id, s["amount"], 0) for s in call["allocations"]]
             call_op.baseline.append(baseline.insert("capital_call_allocations", call_rows))
-            _print_run(number, call_op)
+            _printrun(number, call_op)
             kernel.request(f"/capital-calls/{call['id']}/cancel")
 
             amount = funding_amount * 3 // 2 + number
@@ -623,7 +580,7 @@ def _bench(kernel: Kernel, data_dir: Path, args: argparse.Namespace) -> None:
                 (parent, s["investor_id"], kernel.org_id, s["amount"]) for s in distribution["allocations"]
             ]
             distribution_op.baseline.append(baseline.insert("distribution_allocations", distribution_rows))
-            _print_run(number, distribution_op)
+            _printrun(number, distribution_op)
     finally:
         baseline.close()
         engine.dispose()

@@ -20,63 +20,18 @@ import argparse
 import asyncio
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from servers import free_port, run, serving
 
 TARGET_COST = 0.15
 PASSWORD = secrets.token_urlsafe(16)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready:\n{log.read_text()[-3000:]}")
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _run(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 @dataclass
@@ -144,7 +99,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
         data_dir = Path(tmp)
-        kernel_port, with_port, without_port = _free_port(), _free_port(), _free_port()
+        kernel_port, with_port, without_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "CORNERSTONE_DATA_DIR": str(data_dir),
@@ -159,14 +114,14 @@ def main() -> None:
             env["CORNERSTONE_REDIS_URL"] = args.redis_url
             env["CORNERSTONE_REDIS_KEY_PREFIX"] = f"cs-bench-{secrets.token_hex(4)}"
         cli = [sys.executable, "-m", "cornerstone"]
-        _run([*cli, "migrate"], env)
+        run([*cli, "migrate"], env)
         org = ["org", "create", "--name", "Bench Capital", "--admin-email", "bench@example.test"]
-        _run([*cli, *org, "--password", PASSWORD], env)
+        run([*cli, *org, "--password", PASSWORD], env)
         me = [sys.executable, str(Path(__file__).resolve()), "--serve"]
         with (
-            _process([*cli, "kernel", "--port", str(kernel_port)], env, kernel_port, data_dir / "kernel.log"),
-            _process([*me, "with", "--port", str(with_port)], env, with_port, data_dir / "with.log") as with_url,
-            _process(
+            serving([*cli, "kernel", "--port", str(kernel_port)], env, kernel_port, data_dir / "kernel.log"),
+            serving([*me, "with", "--port", str(with_port)], env, with_port, data_dir / "with.log") as with_url,
+            serving(
                 [*me, "without", "--port", str(without_port)], env, without_port, data_dir / "without.log"
             ) as without_url,
         ):

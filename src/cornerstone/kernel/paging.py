@@ -16,7 +16,7 @@ from sqlalchemy import Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kit.clock import as_utc, isoformat_utc
-from cornerstone.kit.problems import ValidationFailed
+from cornerstone.kit.problems import invalid_field
 
 Row = TypeVar("Row")
 
@@ -36,10 +36,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, row_id = decoded
         return as_utc(datetime.fromisoformat(created_at.replace("Z", "+00:00"))), str(row_id)
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "Invalid fields: query.cursor",
-            extra={"errors": [{"field": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}]},
-        ) from exc
+        raise invalid_field("query.cursor", "not a cursor this API issued", "cursor") from exc
 
 
 async def keyset_page(

@@ -161,6 +161,13 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
+def invalid_field(field: str, message: str, kind: str) -> ValidationFailed:
+    """A 422 naming one field, shaped like the ones request validation gives (``errors[].field``)."""
+    return ValidationFailed(
+        f"Invalid fields: {field}", extra={"errors": [{"field": field, "message": message, "type": kind}]}
+    )
+
+
 def validation_error(errors: Sequence[Any]) -> ValidationFailed:
     fields = field_errors(errors)
     names = ", ".join(sorted({f["field"] for f in fields})) or "request"

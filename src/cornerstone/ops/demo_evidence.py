@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cornerstone.contracts.deals import Stage, TransitionRequest
 from cornerstone.contracts.evidence import ApprovalCreate, DealRole, Decision, MaterialCreate, PartyCreate, TruthClass
 from cornerstone.kernel.approvals import service as approvals
-from cornerstone.kernel.artifacts.service import checked_artifact, upload_artifact
+from cornerstone.kernel.artifacts.service import upload_artifact
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.deals import service as deals
 from cornerstone.kernel.materials import service as materials
@@ -71,14 +71,10 @@ async def _supply_material(team: DealTeam, deal_id: str, kind: str, truth_class:
         )
         artifact_id = uploaded.id
     async with team.database.session(write=True, org_id=team.gp.org_id) as session:
-
-        async def check(artifact: str) -> tuple[str, str]:
-            row = await checked_artifact(session, team.gp, artifact, team.storage)
-            return row.deal_id, row.sha256
-
         body = MaterialCreate(
             type=kind, truth_class=truth_class, data=MATERIAL_NOTES.get(kind, {}), artifact_id=artifact_id
         )
+        check = materials.stored_artifact_check(session, team.gp, team.storage)
         await materials.add_material(session, team.gp, deal_id, body, check)
 
 

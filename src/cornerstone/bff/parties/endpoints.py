@@ -15,7 +15,7 @@ from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.bff.models import UserRow
 from cornerstone.bff.sessions import ReadSession
 from cornerstone.contracts.evidence import Party, PartyCreate, PartyList
-from cornerstone.kit.problems import ValidationFailed
+from cornerstone.kit.problems import invalid_field
 
 router = APIRouter(prefix="/api/deals/{deal_id}/parties", tags=["parties"])
 
@@ -42,14 +42,7 @@ async def add_party(
         await session.execute(select(UserRow).where(UserRow.org_id == user.org_id, UserRow.id == body.user_id))
     ).scalar_one_or_none()
     if party_user is None or party_user.role != Role.EXTERNAL or not party_user.active:
-        raise ValidationFailed(
-            "Invalid fields: body.user_id",
-            extra={
-                "errors": [
-                    {"field": "body.user_id", "message": "not an active external user of the org", "type": "party"}
-                ]
-            },
-        )
+        raise invalid_field("body.user_id", "not an active external user of the org", "party")
     party = await kernel.request("POST", f"/deals/{deal_id}/parties", user, json=body.model_dump(mode="json"))
     note_change(request, None, party)
     return party

@@ -14,7 +14,7 @@ from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.bff.sessions import ReadSession, WriteSession
 from cornerstone.bff.users import service
 from cornerstone.bff.users.schemas import User, UserCreate, UserPage, UserUpdate
-from cornerstone.kit.problems import ValidationFailed
+from cornerstone.kit.problems import invalid_field
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -45,10 +45,7 @@ async def _require_investor(kernel: Kernel, admin: Principal, investor_id: str) 
     except KernelAnswer as answer:
         if answer.status != 404:
             raise
-        raise ValidationFailed(
-            "Invalid fields: body.investor_id",
-            extra={"errors": [{"field": "body.investor_id", "message": "no such investor", "type": "investor"}]},
-        ) from None
+        raise invalid_field("body.investor_id", "no such investor", "investor") from None
 
 
 @router.patch("/{user_id}", response_model=User, openapi_extra=audited("user.update", "user"))

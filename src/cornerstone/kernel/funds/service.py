@@ -7,6 +7,7 @@ editable holds them.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -66,13 +67,18 @@ async def lock_fund(session: AsyncSession, caller: ServiceCaller, fund_id: str) 
     await lock_chain(session, "fund", f"{caller.org_id}:{fund_id}")
 
 
-async def latest_valuation(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> FundValuationRow | None:
-    statement = (
-        select(FundValuationRow)
-        .where(FundValuationRow.org_id == caller.org_id, FundValuationRow.fund_id == fund_id)
-        .order_by(FundValuationRow.as_of.desc(), FundValuationRow.created_at.desc(), FundValuationRow.id.desc())
-        .limit(1)
+async def latest_valuation(
+    session: AsyncSession, caller: ServiceCaller, fund_id: str, *, as_of: date | None = None
+) -> FundValuationRow | None:
+    """The fund's latest NAV mark (on or before ``as_of``, when given); a later entry wins a tie."""
+    statement = select(FundValuationRow).where(
+        FundValuationRow.org_id == caller.org_id, FundValuationRow.fund_id == fund_id
     )
+    if as_of is not None:
+        statement = statement.where(FundValuationRow.as_of <= as_of)
+    statement = statement.order_by(
+        FundValuationRow.as_of.desc(), FundValuationRow.created_at.desc(), FundValuationRow.id.desc()
+    ).limit(1)
     return (await session.execute(statement)).scalar_one_or_none()
 
 

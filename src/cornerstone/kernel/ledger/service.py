@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import CapitalAccount, LedgerEntry, LedgerEntryKind, Portfolio, Statement
-from cornerstone.kernel.funds.service import read_fund
+from cornerstone.kernel.funds.service import latest_valuation, read_fund
 from cornerstone.kernel.investors.service import read_investor
 from cornerstone.kernel.ledger.returns import CashFlow, ratio, xirr
-from cornerstone.kernel.models import CommitmentRow, FundRow, FundValuationRow, LedgerEntryRow
+from cornerstone.kernel.models import CommitmentRow, FundRow, LedgerEntryRow
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.money import allocate
 from cornerstone.kit.service_auth import ServiceCaller
@@ -61,18 +61,7 @@ async def _entries(
 async def _nav_share(
     session: AsyncSession, caller: ServiceCaller, fund_id: str, investor_id: str, as_of: date
 ) -> tuple[int | None, date | None]:
-    mark = (
-        await session.execute(
-            select(FundValuationRow)
-            .where(
-                FundValuationRow.org_id == caller.org_id,
-                FundValuationRow.fund_id == fund_id,
-                FundValuationRow.as_of <= as_of,
-            )
-            .order_by(FundValuationRow.as_of.desc(), FundValuationRow.created_at.desc(), FundValuationRow.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    mark = await latest_valuation(session, caller, fund_id, as_of=as_of)
     if mark is None:
         return None, None
     contributed = (

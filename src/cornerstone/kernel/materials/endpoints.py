@@ -4,43 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Path, status
 
 from cornerstone.contracts.evidence import Material, MaterialCreate, MaterialList
-from cornerstone.kernel.artifacts.service import ArtifactNotFound, checked_artifact
+from cornerstone.kernel.artifacts.endpoints import Storage
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.materials import service
 from cornerstone.kernel.sessions import ReadSession, WriteSession
-from cornerstone.kit.problems import ValidationFailed
-from cornerstone.kit.service_auth import ServiceCaller
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}", tags=["materials"])
 
 Id = Annotated[str, Path(max_length=64)]
 
 
-def _artifact_check(request: Request, session: AsyncSession, caller: ServiceCaller) -> service.ArtifactCheck:
-    """A DOC material's artifact: of the caller's org, and its stored bytes still match their hash."""
-
-    async def check(artifact_id: str) -> tuple[str, str]:
-        try:
-            row = await checked_artifact(session, caller, artifact_id, request.app.state.artifact_storage)
-        except ArtifactNotFound:
-            raise ValidationFailed(
-                "Invalid fields: body.artifact_id",
-                extra={"errors": [{"field": "body.artifact_id", "message": "no such artifact", "type": "material"}]},
-            ) from None
-        return row.deal_id, row.sha256
-
-    return check
-
-
 @router.post("/deals/{deal_id}/materials", status_code=status.HTTP_201_CREATED, response_model=Material)
 async def add_material(
-    deal_id: Id, body: MaterialCreate, request: Request, caller: Caller, session: WriteSession
+    deal_id: Id, body: MaterialCreate, caller: Caller, session: WriteSession, storage: Storage
 ) -> Material:
-    return await service.add_material(session, caller, deal_id, body, _artifact_check(request, session, caller))
+    check = service.stored_artifact_check(session, caller, storage)
+    return await service.add_material(session, caller, deal_id, body, check)
 
 
 @router.get("/deals/{deal_id}/materials", response_model=MaterialList)

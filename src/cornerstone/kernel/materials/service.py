@@ -22,19 +22,35 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.evidence import Material, MaterialCreate, MaterialList, TruthClass
+from cornerstone.kernel.artifacts.service import ArtifactNotFound, checked_artifact
+from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.events.service import append_event
 from cornerstone.kernel.models import MaterialRevisionRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
-from cornerstone.kit.problems import Conflict, Forbidden, NotFound, ValidationFailed
+from cornerstone.kit.problems import Conflict, Forbidden, NotFound, invalid_field
 from cornerstone.kit.service_auth import ServiceCaller
 
 AI_SERVICE = "ai"  # the service name in the AI module's credential
 
 # Checks an artifact for a DOC material: returns its deal id and its verified SHA-256.
 ArtifactCheck = Callable[[str], Awaitable[tuple[str, str]]]
+
+
+def stored_artifact_check(session: AsyncSession, caller: ServiceCaller, storage: ArtifactStorage) -> ArtifactCheck:
+    """The check a DOC material's artifact passes: of the caller's org, its stored bytes re-hashed
+    and still matching (``ARTIFACT_CORRUPT`` otherwise); an unknown id is a 422 on the field."""
+
+    async def check(artifact_id: str) -> tuple[str, str]:
+        try:
+            row = await checked_artifact(session, caller, artifact_id, storage)
+        except ArtifactNotFound:
+            raise invalid_field("body.artifact_id", "no such artifact", "material") from None
+        return row.deal_id, row.sha256
+
+    return check
 
 
 class MaterialNotFound(NotFound):
@@ -48,12 +64,6 @@ class MaterialNotFound(NotFound):
 class MaterialNotVerifiable(Conflict):
     code = "MATERIAL_NOT_VERIFIABLE"
     title = "Only AI materials are verified"
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"Invalid fields: {field}", extra={"errors": [{"field": field, "message": message, "type": "material"}]}
-    )
 
 
 def to_contract(row: MaterialRevisionRow) -> Material:
@@ -96,15 +106,15 @@ async def add_material(
     deal = await deals.visible_deal(session, caller, deal_id)
     artifact_sha256 = None
     if body.truth_class == TruthClass.AI and caller.service != AI_SERVICE:
-        raise _invalid("body.truth_class", "AI materials are created by the AI module only")
+        raise invalid_field("body.truth_class", "AI materials are created by the AI module only", "material")
     if body.truth_class == TruthClass.DOC:
         if body.artifact_id is None:
-            raise _invalid("body.artifact_id", "a DOC material must reference an uploaded artifact")
+            raise invalid_field("body.artifact_id", "a DOC material must reference an uploaded artifact", "material")
         artifact_deal, artifact_sha256 = await check_artifact(body.artifact_id)
         if artifact_deal != deal.id:
-            raise _invalid("body.artifact_id", "the artifact belongs to another deal")
+            raise invalid_field("body.artifact_id", "the artifact belongs to another deal", "material")
     elif body.artifact_id is not None:
-        raise _invalid("body.artifact_id", "only a DOC material references an artifact")
+        raise invalid_field("body.artifact_id", "only a DOC material references an artifact", "material")
     previous = await _latest(session, caller, deal.id, body.type)
     row = MaterialRevisionRow(
         id=new_id(),
