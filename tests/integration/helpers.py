@@ -184,6 +184,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "attestation": "The route walk attests this move in writing.",
     },
     ("PATCH", "/api/org/settings"): {"ic_quorum": 3},
+    ("PATCH", "/api/checklist-items/{item_id}"): {"status": "in_review"},
     ("POST", "/api/funds"): {"name": "Route Walk Fund I", "currency": "USD"},
     ("POST", "/api/funds/{fund_id}/valuations"): {"as_of": "2026-06-30", "nav": 100_000},
     ("POST", "/api/funds/{fund_id}/commitments"): {"investor_id": NO_SUCH_ID, "amount": 100_000},
@@ -322,7 +323,8 @@ def fund_scenario(admin: httpx.Client) -> dict[str, str]:
 
 
 def evidence_scenario(admin: httpx.Client) -> dict[str, str]:
-    """Real ids of a deal's evidence: a material, and an approval of a deal the admin took to IC."""
+    """Real ids of a deal's evidence: a material, an approval of a deal the admin took to IC, and a
+    checklist item."""
     deal = create_deal(admin, name="Private Evidence", purchase_price=9_000_000_00)
     for kind in ("rent_roll", "t12"):
         material = supply_material(admin, deal["id"], kind, "HUMAN")
@@ -331,7 +333,22 @@ def evidence_scenario(admin: httpx.Client) -> dict[str, str]:
     deal = transition(admin, deal, "ic_review").json()
     approval = admin.post(f"/api/deals/{deal['id']}/approvals", json={"to": "loi", "decision": "approve"})
     assert approval.status_code == 201, approval.text
-    return {"material_id": material["id"], "approval_id": approval.json()["id"]}
+    return {"material_id": material["id"], "approval_id": approval.json()["id"], "item_id": _checklist_item(admin)}
+
+
+def _checklist_item(admin: httpx.Client) -> str:
+    """A diligence checklist item: of a deal the admin takes to ``psa`` (past IC by an override)."""
+    deal = create_deal(admin, name="Private Diligence", purchase_price=7_000_000_00)
+    for stage, kinds in (("underwriting", ("rent_roll", "t12")), ("ic_review", ("underwriting_summary",))):
+        for kind in kinds:
+            supply_material(admin, deal["id"], kind, "HUMAN")
+        deal = transition(admin, deal, stage).json()
+    attestation = {"to": "loi", "attestation": "The investment committee approved this deal in writing."}
+    assert admin.post(f"/api/deals/{deal['id']}/overrides", json=attestation).status_code == 201
+    deal = transition(admin, deal, "loi").json()
+    supply_material(admin, deal["id"], "executed_loi", "DOC")
+    deal = transition(admin, deal, "psa").json()
+    return str(admin.get(f"/api/deals/{deal['id']}/checklist").json()["items"][0]["id"])
 
 
 def real_ids(admin: httpx.Client) -> dict[str, str]:

@@ -63,6 +63,7 @@ TENANT_TABLES: dict[str, dict[str, str]] = {
         "deal_parties": "org_id",
         "approvals": "org_id",
         "material_revisions": "org_id",
+        "checklist_item_revisions": "org_id",
         "gate_overrides": "org_id",
         "org_settings": "org_id",
         "money_operations": "org_id",
@@ -97,10 +98,11 @@ PRIVILEGES: dict[str, set[str]] = {
     "distribution_allocations": {"SELECT", "INSERT"},
     "ledger_entries": {"SELECT", "INSERT"},
     "money_operations": {"SELECT", "INSERT"},
-    # Evidence: never deleted; a material changes by a new revision, an approval only by withdrawal.
+    # Evidence: never deleted; a material or checklist item changes by a new revision, an approval only by withdrawal.
     "deal_parties": {"SELECT", "INSERT"},
     "approvals": {"SELECT", "INSERT", "UPDATE"},
     "material_revisions": {"SELECT", "INSERT"},
+    "checklist_item_revisions": {"SELECT", "INSERT"},
     "gate_overrides": {"SELECT", "INSERT", "UPDATE"},
     "org_settings": {"SELECT", "INSERT", "UPDATE"},
     # Artifacts: an upload is a new row; none is ever changed or deleted.
@@ -270,6 +272,7 @@ def test_the_app_role_holds_exactly_the_privileges_its_service_needs(
         ("kernel", "fund_valuations"),
         ("kernel", "money_operations"),
         ("kernel", "material_revisions"),
+        ("kernel", "checklist_item_revisions"),
         ("kernel", "artifacts"),
     ],
 )

@@ -17,7 +17,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from cornerstone.kernel.deals.state_machine import EDGES, AnyOf, MaterialRequired, gate_of
 from cornerstone.kernel.events.service import verify_chain
-from cornerstone.kernel.models import ApprovalRow, DealRow, MaterialRevisionRow
+from cornerstone.kernel.models import ApprovalRow, ChecklistItemRevisionRow, DealRow, MaterialRevisionRow
 from cornerstone.kit.db import Database, is_sqlite
 from cornerstone.kit.hashchain import ChainReport
 from cornerstone.kit.service_auth import mint_service_token
@@ -204,8 +204,8 @@ class KernelDb:
             self.add_evidence(deal_id)
 
     def add_evidence(self, deal_id: str) -> None:
-        """Every material any gate names (at DOC) and approvals of every edge, from a gp, an admin
-        and the deal's lender, in stage visit 1 (idempotent). Written directly, as seed data."""
+        """Every material any gate names (at DOC), approvals of every edge from a gp, an admin and
+        the deal's lender, in stage visit 1, and a settled checklist (idempotent). Written directly, as seed data."""
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             org_id = conn.execute(text("SELECT org_id FROM deals WHERE id = :id"), {"id": deal_id}).scalar_one()
@@ -251,6 +251,25 @@ class KernelDb:
                             created_at=now,
                         )
                     )
+            # A settled diligence checklist: one required item, done.
+            conn.execute(
+                insert(ChecklistItemRevisionRow.__table__).values(
+                    id=uuid.uuid4().hex,
+                    org_id=org_id,
+                    item_id=uuid.uuid4().hex,
+                    deal_id=deal_id,
+                    revision=1,
+                    template="general",
+                    position=1,
+                    code="title.commitment",
+                    category="title_survey",
+                    title="Title commitment",
+                    required=True,
+                    status="done",
+                    created_by="seed",
+                    created_at=now,
+                )
+            )
 
     def set_created_at(self, deal_ids: list[str], created_at: datetime) -> None:
         # Through the mapped column's type, so the value is stored in the format the kernel writes.

@@ -23,6 +23,7 @@ from cornerstone.bff.audit.middleware import AuditMiddleware
 from cornerstone.bff.auth.endpoints import router as auth_router
 from cornerstone.bff.auth.tokens import TokenKeys
 from cornerstone.bff.capital_calls.endpoints import router as capital_calls_router
+from cornerstone.bff.checklists.endpoints import router as checklists_router
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.csrf import CsrfMiddleware
 from cornerstone.bff.deals.endpoints import router as deals_router
@@ -170,5 +171,6 @@ def create_app(
     app.include_router(approvals_router)
     app.include_router(materials_router)
     app.include_router(overrides_router)
+    app.include_router(checklists_router)
     app.include_router(org_settings_router)
     return app

@@ -15,6 +15,7 @@ from cornerstone.kernel.approvals.endpoints import router as approvals_router
 from cornerstone.kernel.artifacts.endpoints import router as artifacts_router
 from cornerstone.kernel.artifacts.service import storage_of
 from cornerstone.kernel.capital_calls.endpoints import router as capital_calls_router
+from cornerstone.kernel.checklists.endpoints import router as checklists_router
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.distributions.endpoints import router as distributions_router
@@ -66,6 +67,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     app.include_router(materials_router)
     app.include_router(overrides_router)
     app.include_router(org_settings_router)
+    app.include_router(checklists_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

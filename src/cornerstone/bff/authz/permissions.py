@@ -58,6 +58,9 @@ class Permission(StrEnum):
     MATERIALS_WRITE = "materials:write"
     MATERIALS_VERIFY = "materials:verify"
     OVERRIDES_WRITE = "overrides:write"
+    CHECKLIST_READ = "checklist:read"
+    CHECKLIST_WRITE = "checklist:write"
+    SNAPSHOTS_READ = "snapshots:read"
     ORG_SETTINGS_READ = "org-settings:read"
     ORG_SETTINGS_WRITE = "org-settings:write"
 
@@ -87,8 +90,6 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.PORTFOLIO_READ: frozenset({Role.LP}),
     # A statement: admin, gp and auditor, or the lp user for their own investor.
     Permission.STATEMENTS_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR, Role.LP}),
-    # Deal artifacts: the firm for now; external parties join once they can be a party to a deal
-    # (the kernel then narrows them to those deals' artifacts).
     # External parties reach only the deals they are party to (the kernel answers 404 elsewhere).
     Permission.ARTIFACTS_READ: ALL_BUT_LP,
     Permission.ARTIFACTS_UPLOAD: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
@@ -103,6 +104,10 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.MATERIALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
     Permission.MATERIALS_VERIFY: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
     Permission.OVERRIDES_WRITE: frozenset({Role.ADMIN}),
+    Permission.CHECKLIST_READ: ALL_BUT_LP,
+    # The outer door: the kernel lets an external party change only the items assigned to them.
+    Permission.CHECKLIST_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
+    Permission.SNAPSHOTS_READ: ALL_BUT_LP,
     Permission.ORG_SETTINGS_READ: FIRM,
     Permission.ORG_SETTINGS_WRITE: frozenset({Role.ADMIN}),
 }

@@ -62,7 +62,7 @@ def to_contract(row: ApprovalRow, deal: DealRow) -> Approval:
 
 
 async def give_approval(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: ApprovalCreate) -> Approval:
-    deal = await deals.visible_deal(session, caller, deal_id)
+    deal = await deals.visible_deal(session, caller, deal_id, for_update=True)
     source = Stage(deal.stage)
     edge = find_edge(source, body.to)
     if edge is None:
@@ -120,7 +120,7 @@ async def withdraw_approval(session: AsyncSession, caller: ServiceCaller, approv
             select(ApprovalRow).where(ApprovalRow.org_id == caller.org_id, ApprovalRow.id == approval_id)
         )
     ).scalar_one_or_none()
-    deal = await deals.get_deal(session, caller, row.deal_id) if row is not None else None
+    deal = await deals.get_deal(session, caller, row.deal_id, for_update=True) if row is not None else None
     if row is None or deal is None:
         raise ApprovalNotFound()
     if row.approver_id != caller.actor_id:

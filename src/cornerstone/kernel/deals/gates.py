@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.deals import Stage
 from cornerstone.contracts.evidence import DEFAULT_IC_QUORUM, Decision, TruthClass
+from cornerstone.kernel.checklists.service import items_at, open_required
 from cornerstone.kernel.deals.state_machine import GateContext, Vote
 from cornerstone.kernel.models import (
     ApprovalRow,
@@ -92,6 +93,7 @@ async def gate_context(session: AsyncSession, caller: ServiceCaller, row: DealRo
         )
     ).scalar_one()
     materials = await latest_truth_classes(session, caller, row.id)
+    checklist = await items_at(session, caller, row.id)
     return GateContext(
         stage=Stage(row.stage),
         held_from=Stage(row.held_from) if row.held_from else None,
@@ -110,6 +112,7 @@ async def gate_context(session: AsyncSession, caller: ServiceCaller, row: DealRo
         ),
         materials=materials,
         unverified_ai_materials=sum(1 for truth in materials.values() if truth == TruthClass.AI),
+        open_checklist_items=open_required(checklist) if checklist else None,
         overridden=frozenset(Stage(target) for target in overrides),
         ic_quorum=await ic_quorum(session, caller),
     )

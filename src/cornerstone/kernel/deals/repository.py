@@ -25,14 +25,25 @@ def scoped_deals(caller: ServiceCaller) -> Select[DealRow]:
     return statement
 
 
-async def get_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow | None:
-    result = await session.execute(scoped_deals(caller).where(DealRow.id == deal_id))
+async def get_deal(
+    session: AsyncSession, caller: ServiceCaller, deal_id: str, *, for_update: bool = False
+) -> DealRow | None:
+    """The deal if the caller may see it. ``for_update`` locks its row until the transaction
+    ends (PostgreSQL; SQLite's write transaction already holds the database), so the writes that
+    feed or pass a deal's gates (votes, materials, checklist items, overrides, transitions) are
+    serialized per deal: a gate is never passed on evidence a concurrent write is withdrawing."""
+    statement = scoped_deals(caller).where(DealRow.id == deal_id)
+    if for_update:
+        statement = statement.with_for_update(of=DealRow)
+    result = await session.execute(statement)
     return result.scalar_one_or_none()
 
 
-async def visible_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> DealRow:
+async def visible_deal(
+    session: AsyncSession, caller: ServiceCaller, deal_id: str, *, for_update: bool = False
+) -> DealRow:
     """The deal as the caller may see it (an external party: only their deals), else 404."""
-    row = await get_deal(session, caller, deal_id)
+    row = await get_deal(session, caller, deal_id, for_update=for_update)
     if row is None:
         raise DealNotFound()
     return row

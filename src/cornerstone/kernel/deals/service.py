@@ -15,6 +15,7 @@ from cornerstone.contracts.deals import (
     TransitionOption,
     TransitionRequest,
 )
+from cornerstone.kernel.checklists import service as checklists
 from cornerstone.kernel.deals import repository
 from cornerstone.kernel.deals.gates import ADDRESS_FIELDS, SCALAR_FIELDS, gate_context
 from cornerstone.kernel.deals.state_machine import (
@@ -156,7 +157,9 @@ async def transition_options(session: AsyncSession, caller: ServiceCaller, row: 
 
 
 async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: TransitionRequest) -> Deal:
-    row = await read_deal(session, caller, deal_id)
+    # The gate is checked and the move made under the deal's lock: no concurrent vote, material or
+    # checklist change can slip between them.
+    row = await repository.visible_deal(session, caller, deal_id, for_update=True)
     if row.version != body.version:
         # Checked first: a client acting on a stale view should reload, whatever it asked for.
         raise VersionConflict(f"The deal is at version {row.version}, not {body.version}.")
@@ -200,4 +203,6 @@ async def transition_deal(session: AsyncSession, caller: ServiceCaller, deal_id:
             "override_id": override,
         },
     )
+    if body.to == Stage.PSA:
+        await checklists.instantiate(session, caller, row, deal.updated_at.date())
     return deal

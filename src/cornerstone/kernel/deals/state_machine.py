@@ -74,6 +74,8 @@ class GateContext:
     votes: tuple[Vote, ...] = ()
     materials: Mapping[str, TruthClass] = field(default_factory=dict)  # type -> truth class of its latest revision
     unverified_ai_materials: int = 0
+    # Titles of required diligence items neither done nor waived; ``None``: the deal has no checklist.
+    open_checklist_items: tuple[str, ...] | None = None
     overridden: frozenset[Stage] = frozenset()  # targets with an unused override in this stage visit
     ic_quorum: int = DEFAULT_IC_QUORUM
 
@@ -170,6 +172,32 @@ class LinkedCallsFunded:
 
     def describe(self) -> str:
         return "every capital call linked to the deal is funded"
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistComplete:
+    """Every required item of the deal's diligence checklist is done or waived (with a reason)."""
+
+    kind: str = "check"
+
+    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+        items = context.open_checklist_items
+        if items is not None and not items:
+            return None
+        if items is None:
+            detail = "The deal has no diligence checklist (it is created when the deal enters `psa`)."
+        else:
+            shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+            detail = f"{len(items)} required item{'s are' if len(items) != 1 else ' is'} open: {shown}."
+        return Unmet(
+            kind="check",
+            requirement="Complete or waive every required diligence checklist item.",
+            detail=detail,
+            check="checklist_complete",
+        )
+
+    def describe(self) -> str:
+        return "every required diligence checklist item done or waived"
 
 
 def _role_names(roles: frozenset[str]) -> str:
@@ -362,7 +390,7 @@ def _edges() -> tuple[Edge, ...]:
             Stage.DUE_DILIGENCE,
             Stage.FINANCING,
             LEADERSHIP,
-            (ApprovalsRequired(frozenset({"gp"})),),
+            (ChecklistComplete(), ApprovalsRequired(frozenset({"gp"}))),
             note="diligence cleared",
         ),
         Edge(Stage.DUE_DILIGENCE, Stage.LOI, LEADERSHIP, note="re-trade"),

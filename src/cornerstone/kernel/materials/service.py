@@ -103,7 +103,7 @@ async def _latest(session: AsyncSession, caller: ServiceCaller, deal_id: str, ty
 async def add_material(
     session: AsyncSession, caller: ServiceCaller, deal_id: str, body: MaterialCreate, check_artifact: ArtifactCheck
 ) -> Material:
-    deal = await deals.visible_deal(session, caller, deal_id)
+    deal = await deals.visible_deal(session, caller, deal_id, for_update=True)
     artifact_sha256 = None
     if body.truth_class == TruthClass.AI and caller.service != AI_SERVICE:
         raise invalid_field("body.truth_class", "AI materials are created by the AI module only", "material")
@@ -173,7 +173,7 @@ async def verify_material(session: AsyncSession, caller: ServiceCaller, material
             .limit(1)
         )
     ).scalar_one_or_none()
-    if latest is None or await deals.get_deal(session, caller, latest.deal_id) is None:
+    if latest is None or await deals.get_deal(session, caller, latest.deal_id, for_update=True) is None:
         raise MaterialNotFound()
     if latest.truth_class != TruthClass.AI.value:
         raise MaterialNotVerifiable(f"This material is {latest.truth_class}: only AI materials are verified.")

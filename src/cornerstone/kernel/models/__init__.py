@@ -5,6 +5,7 @@ from cornerstone.kernel.models.artifact import ArtifactRow
 from cornerstone.kernel.models.base import Base
 from cornerstone.kernel.models.capital_call import CapitalCallRow
 from cornerstone.kernel.models.capital_call_allocation import CapitalCallAllocationRow
+from cornerstone.kernel.models.checklist_item_revision import ChecklistItemRevisionRow
 from cornerstone.kernel.models.commitment import CommitmentRow
 from cornerstone.kernel.models.deal import DealRow
 from cornerstone.kernel.models.deal_party import DealPartyRow
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "CapitalCallAllocationRow",
     "CapitalCallRow",
+    "ChecklistItemRevisionRow",
     "CommitmentRow",
     "DealPartyRow",
     "DealRow",

@@ -36,7 +36,7 @@ def to_contract(row: GateOverrideRow) -> Override:
 async def create_override(session: AsyncSession, caller: ServiceCaller, deal_id: str, body: OverrideCreate) -> Override:
     if caller.actor_role != "admin":
         raise Forbidden("Only an admin may override a gate.")
-    deal = await deals.visible_deal(session, caller, deal_id)
+    deal = await deals.visible_deal(session, caller, deal_id, for_update=True)
     source = Stage(deal.stage)
     if find_edge(source, body.to) is None:
         raise DealTransitionNotAllowed(
