@@ -58,6 +58,7 @@ class Permission(StrEnum):
     MATERIALS_WRITE = "materials:write"
     MATERIALS_VERIFY = "materials:verify"
     OVERRIDES_WRITE = "overrides:write"
+    EVIDENCE_PACK_READ = "evidence-pack:read"
     ORG_SETTINGS_READ = "org-settings:read"
     ORG_SETTINGS_WRITE = "org-settings:write"
 
@@ -103,6 +104,8 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.MATERIALS_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
     Permission.MATERIALS_VERIFY: frozenset({Role.ADMIN, Role.GP, Role.ANALYST}),
     Permission.OVERRIDES_WRITE: frozenset({Role.ADMIN}),
+    # The whole record of a deal, to take away: the people who answer for it and the auditor.
+    Permission.EVIDENCE_PACK_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR}),
     Permission.ORG_SETTINGS_READ: FIRM,
     Permission.ORG_SETTINGS_WRITE: frozenset({Role.ADMIN}),
 }
