@@ -79,3 +79,27 @@ def test_kernel_verify_on_an_empty_data_dir_says_so(tmp_path: Path) -> None:
     result = run_cli("kernel", "verify", data_dir=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == "no events to verify"
+
+
+def test_evidence_public_key_is_generated_once_into_a_private_file(tmp_path: Path) -> None:
+    first = run_cli("evidence", "public-key", data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("-----BEGIN PUBLIC KEY-----\n")
+    assert first.stdout.endswith("-----END PUBLIC KEY-----\n")
+    assert run_cli("evidence", "public-key", data_dir=tmp_path).stdout == first.stdout
+    assert stat.S_IMODE((tmp_path / "secrets" / "evidence_signing_key").stat().st_mode) == 0o600
+
+
+def test_evidence_verify_of_a_missing_file_or_with_a_bad_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = run_cli("evidence", "verify", str(tmp_path / "nowhere.zip"), data_dir=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: ")
+    assert len(missing.stderr.strip().splitlines()) == 1
+    bad_key = tmp_path / "key.pem"
+    bad_key.write_text("not a key\n")
+    refused = run_cli(
+        "evidence", "verify", str(tmp_path / "nowhere.zip"), "--public-key", str(bad_key), data_dir=tmp_path
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"error: --public-key {bad_key}")
+    assert "Traceback" not in refused.stderr

@@ -28,6 +28,7 @@ from cornerstone.bff.config import BffSettings
 from cornerstone.bff.csrf import CsrfMiddleware
 from cornerstone.bff.deals.endpoints import router as deals_router
 from cornerstone.bff.distributions.endpoints import router as distributions_router
+from cornerstone.bff.evidence_pack.endpoints import router as evidence_pack_router
 from cornerstone.bff.funds.endpoints import router as funds_router
 from cornerstone.bff.health.endpoints import router as health_router
 from cornerstone.bff.investors.endpoints import router as investors_router
@@ -172,5 +173,6 @@ def create_app(
     app.include_router(materials_router)
     app.include_router(overrides_router)
     app.include_router(checklists_router)
+    app.include_router(evidence_pack_router)
     app.include_router(org_settings_router)
     return app

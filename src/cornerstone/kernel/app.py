@@ -20,6 +20,9 @@ from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.distributions.endpoints import router as distributions_router
 from cornerstone.kernel.events.endpoints import router as events_router
+from cornerstone.kernel.evidence_pack.endpoints import router as evidence_pack_router
+from cornerstone.kernel.evidence_pack.service import ArtifactCaps
+from cornerstone.kernel.evidence_pack.signing import load_or_create_signer
 from cornerstone.kernel.funds.endpoints import router as funds_router
 from cornerstone.kernel.investors.endpoints import router as investors_router
 from cornerstone.kernel.materials.endpoints import router as materials_router
@@ -49,6 +52,10 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         app.state.service_key = settings.resolved_service_key()
         app.state.field_cipher = settings.field_cipher()
         app.state.artifact_storage = storage_of(settings)
+        app.state.evidence_signer = load_or_create_signer(settings.data_dir)
+        app.state.evidence_caps = ArtifactCaps(
+            per_file=settings.evidence_pack_artifact_max_bytes, total=settings.evidence_pack_artifacts_total_bytes
+        )
         log.info("kernel_started", version=__version__)
         await warn_if_row_security_bypassed(app.state.database, log)
         yield
@@ -66,6 +73,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     app.include_router(approvals_router)
     app.include_router(materials_router)
     app.include_router(overrides_router)
+    app.include_router(evidence_pack_router)
     app.include_router(org_settings_router)
     app.include_router(checklists_router)
 

@@ -24,6 +24,18 @@ class KernelSettings(CommonSettings):
         ge=1,
         description="Largest deal artifact (uploaded file) the kernel stores, in bytes (413 above).",
     )
+    evidence_pack_artifact_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=0,
+        description="Largest artifact whose bytes a deal's evidence pack includes; bigger ones are listed "
+        "in its index (with their SHA-256) but not included.",
+    )
+    evidence_pack_artifacts_total_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=0,
+        description="Most artifact bytes one evidence pack includes in all (oldest artifacts first); the "
+        "rest are listed in its index but not included.",
+    )
 
     def field_cipher(self) -> FieldCipher:
         secret = load_or_create_secret(

@@ -61,6 +61,7 @@ class Permission(StrEnum):
     CHECKLIST_READ = "checklist:read"
     CHECKLIST_WRITE = "checklist:write"
     SNAPSHOTS_READ = "snapshots:read"
+    EVIDENCE_PACK_READ = "evidence-pack:read"
     ORG_SETTINGS_READ = "org-settings:read"
     ORG_SETTINGS_WRITE = "org-settings:write"
 
@@ -108,6 +109,8 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     # The outer door: the kernel lets an external party change only the items assigned to them.
     Permission.CHECKLIST_WRITE: frozenset({Role.ADMIN, Role.GP, Role.ANALYST, Role.EXTERNAL}),
     Permission.SNAPSHOTS_READ: ALL_BUT_LP,
+    # The whole record of a deal, to take away: the people who answer for it and the auditor.
+    Permission.EVIDENCE_PACK_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR}),
     Permission.ORG_SETTINGS_READ: FIRM,
     Permission.ORG_SETTINGS_WRITE: frozenset({Role.ADMIN}),
 }

@@ -1,0 +1,1 @@
+"""Public deal evidence-pack route."""

@@ -1,0 +1,1 @@
+"""Deal evidence packs: a deterministic, signed archive of a deal's events and evidence, verifiable offline."""
