@@ -38,8 +38,8 @@ def _evidence_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str
 
 
 def _deal_with_evidence(org: Org) -> dict[str, Any]:
-    """A deal taken to LOI with HUMAN materials and IC approvals, plus a DOC material backed by an
-    uploaded PDF and a denial that was withdrawn."""
+    """A deal taken to PSA with HUMAN materials and IC approvals, DOC materials backed by uploaded
+    PDFs, a denial that was withdrawn, and a diligence item done."""
     with org.client("gp") as gp:
         deal = create_deal(gp, name="Evidence Plaza", purchase_price=18_500_000_00)
     deal = walk(org, deal, "underwriting", "ic_review")
@@ -51,6 +51,11 @@ def _deal_with_evidence(org: Org) -> dict[str, Any]:
     deal = walk(org, deal, "loi")
     with org.client("gp") as gp:
         supply_material(gp, deal["id"], "title_report", "DOC")
+    deal = walk(org, deal, "psa")
+    with org.client("gp") as gp:
+        first_item = gp.get(f"/api/deals/{deal['id']}/checklist").json()["items"][0]
+        done = gp.patch(f"/api/checklist-items/{first_item['id']}", json={"status": "done"})
+        assert done.status_code == 200, done.text
     return deal
 
 
@@ -89,7 +94,7 @@ def test_a_pack_is_the_same_bytes_twice_and_verifies_offline(org: Org, stack: St
     events = [json.loads(line) for line in members["events.jsonl"].decode().splitlines()]
     assert [event["id"] for event in events] == [event["id"] for event in history]
     assert manifest["chain_head"]["seq"] >= events[-1]["seq"]
-    assert json.loads(members["deal.json"])["stage"] == "loi"
+    assert json.loads(members["deal.json"])["stage"] == "psa"
     materials = json.loads(members["materials.json"])
     assert {material["type"] for material in materials} >= {"rent_roll", "t12", "title_report"}
     approvals = json.loads(members["approvals.json"])
@@ -101,7 +106,10 @@ def test_a_pack_is_the_same_bytes_twice_and_verifies_offline(org: Org, stack: St
     for entry in index:
         included = members["artifacts/" + entry["sha256"]]
         assert hashlib.sha256(included).hexdigest() == entry["sha256"]
-    assert json.loads(members["checklist.json"]) == []
+    checklist = json.loads(members["checklist.json"])
+    first_item = [revision for revision in checklist if revision["id"] == checklist[0]["id"]]
+    assert [(r["revision"], r["status"]) for r in first_item] == [(1, "open"), (2, "done")]
+    assert len({revision["id"] for revision in checklist}) == len(checklist) - 1
 
     pack_path = tmp_path / "pack.zip"
     pack_path.write_bytes(first)

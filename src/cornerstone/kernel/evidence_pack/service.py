@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cornerstone.kernel.approvals.service import to_contract as approval_contract
 from cornerstone.kernel.artifacts.service import to_contract as artifact_contract
 from cornerstone.kernel.artifacts.storage import ArtifactCorrupt, ArtifactStorage
+from cornerstone.kernel.checklists.service import to_contract as checklist_item_contract
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.deals.service import to_contract as deal_contract
 from cornerstone.kernel.events.chain import GENESIS_HASH
@@ -32,6 +33,7 @@ from cornerstone.kernel.materials.service import to_contract as material_contrac
 from cornerstone.kernel.models import (
     ApprovalRow,
     ArtifactRow,
+    ChecklistItemRevisionRow,
     DealRow,
     EventRow,
     GateOverrideRow,
@@ -90,7 +92,15 @@ def event_document(row: EventRow) -> dict[str, Any]:
 
 
 async def checklist_items(session: AsyncSession, caller: ServiceCaller, deal_id: str) -> list[dict[str, Any]]:
-    return []  # Diligence checklists are not stored yet; this returns the deal's items once they are.
+    """Every revision of every diligence item, in template order: the checklist's whole history."""
+    rows = (
+        await session.execute(
+            select(ChecklistItemRevisionRow)
+            .where(ChecklistItemRevisionRow.org_id == caller.org_id, ChecklistItemRevisionRow.deal_id == deal_id)
+            .order_by(ChecklistItemRevisionRow.position, ChecklistItemRevisionRow.revision)
+        )
+    ).scalars()
+    return [checklist_item_contract(row).model_dump(mode="json") for row in rows]
 
 
 async def _deal_events(session: AsyncSession, caller: ServiceCaller, deal_id: str, up_to: int) -> list[dict[str, Any]]:
