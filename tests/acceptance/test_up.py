@@ -79,6 +79,19 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             demo_deals = client.get("/api/deals", params={"limit": 200}).json()["items"]
             assert len(demo_deals) == 12
             assert len({deal["stage"] for deal in demo_deals}) >= 10
+            # The deal in diligence shows its checklist under way; one past it, settled.
+            (in_diligence,) = [d for d in demo_deals if d["stage"] == "due_diligence"]
+            items = client.get(f"/api/deals/{in_diligence['id']}/checklist").json()["items"]
+            statuses = [item["status"] for item in items if item["required"]]
+            assert statuses.count("in_review") == 1
+            assert 0 < statuses.count("done") < len(statuses)
+            financing = next(d for d in demo_deals if d["stage"] == "financing")
+            settled = client.get(f"/api/deals/{financing['id']}/checklist").json()["items"]
+            assert all(item["status"] in ("done", "waived") for item in settled if item["required"])
+            assert any(item["status"] == "waived" and item["reason"] for item in settled)
+            pack = client.get(f"/api/deals/{financing['id']}/evidence-pack")
+            assert pack.status_code == 200
+            assert pack.headers["content-type"] == "application/zip"
 
             deal = client.post("/api/deals", json={"name": "Acceptance Plaza", "asset_class": "retail"}).json()
             for kind in ("rent_roll", "t12"):

@@ -4,7 +4,9 @@ kernel behind it over real HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -230,3 +232,74 @@ def test_a_gp_walks_a_deal_from_intake_to_closed_by_supplying_what_each_gate_ask
     assert materials["executed_psa"] == "DOC"
     assert materials["closing_statement"] == "DOC"
     assert materials["ic_memo"] == "HUMAN"
+
+
+def test_racing_transitions_of_one_deal_exactly_one_wins(org: Org) -> None:
+    """Eight movers race the same edge from the same version: the gate check and the move happen
+    under the deal's lock in one transaction, so exactly one succeeds and one transition is logged."""
+    with org.client("gp") as gp:
+        deal = create_deal(gp, name="Race Court")
+        supply_material(gp, deal["id"], "rent_roll", "HUMAN")
+        supply_material(gp, deal["id"], "t12", "HUMAN")
+    token = org.token("gp")
+    barrier = threading.Barrier(8)
+
+    def move(_: int) -> int:
+        with org.stack.client(token) as client:
+            barrier.wait()
+            return transition(client, deal, "underwriting").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(move, range(8)))
+    assert codes == [200] + [409] * 7
+    with org.client("gp") as gp:
+        history = gp.get(f"/api/deals/{deal['id']}/history").json()["items"]
+        assert [e["type"] for e in history].count("deal.transitioned") == 1
+        assert gp.get(f"/api/deals/{deal['id']}").json()["version"] == deal["version"] + 1
+
+
+def _withdraw_while_moving(org: Org, deal: dict[str, Any], vote_id: str) -> tuple[int, int]:
+    barrier = threading.Barrier(2)
+
+    def withdraw() -> int:
+        with org.client("admin") as admin:
+            barrier.wait()
+            return admin.post(f"/api/approvals/{vote_id}/withdraw").status_code
+
+    def move() -> int:
+        with org.client("gp") as gp:
+            barrier.wait()
+            return transition(gp, deal, "loi").status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        withdrawn, moved = pool.submit(withdraw), pool.submit(move)
+        return withdrawn.result(), moved.result()
+
+
+def test_an_approval_withdrawn_while_the_deal_moves_is_never_counted_after_it_is_gone(org: Org) -> None:
+    """The admin withdraws one of the two IC approvals while a gp moves the deal. The withdrawal and
+    the move serialize on the deal: either the move came first (and its event precedes the
+    withdrawal's) or it is refused for want of the quorum; never a move on a vote already gone."""
+    for _ in range(3):
+        with org.client("gp") as gp:
+            deal = create_deal(gp, name="Race Row", purchase_price=9_000_000_00)
+        deal = walk(org, deal, "underwriting", "ic_review")
+        with org.client("gp") as gp:
+            supply_material(gp, deal["id"], "ic_memo", "HUMAN")
+            assert _approve(gp, deal["id"], "loi").status_code == 201
+        with org.client("admin") as admin:
+            vote = _approve(admin, deal["id"], "loi").json()
+        withdrawn, moved = _withdraw_while_moving(org, deal, vote["id"])
+        assert withdrawn == 200
+        assert moved in (200, 409)
+        with org.client("gp") as gp:
+            stage = gp.get(f"/api/deals/{deal['id']}").json()["stage"]
+            events = gp.get(f"/api/deals/{deal['id']}/history", params={"limit": 200}).json()["items"]
+        kinds = [event["type"] for event in events]
+        if moved == 200:
+            assert stage == "loi"
+            assert kinds.index("deal.transitioned", kinds.index("deal.approval_given")) < kinds.index(
+                "deal.approval_withdrawn"
+            )
+        else:
+            assert stage == "ic_review"

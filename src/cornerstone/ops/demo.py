@@ -29,7 +29,7 @@ from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import request_id_var
 from cornerstone.kit.secrets import load_or_create_secret
 from cornerstone.kit.service_auth import ServiceCaller
-from cornerstone.ops.demo_evidence import DealTeam, advance
+from cornerstone.ops.demo_evidence import DILIGENCE_PROGRESS, DealTeam, advance, work_checklist
 from cornerstone.ops.demo_fund import seed_demo_fund
 
 DEMO_ORG = "Demo Capital"
@@ -313,6 +313,8 @@ async def _seed_deal(team: DealTeam, spec: DemoDeal) -> None:
         path.append(spec.detour)
     for stage in path:
         await advance(team, deal.id, stage, reason=DETOUR_REASONS.get(stage))
+    if spec.target == Stage.DUE_DILIGENCE and spec.detour is None:
+        await work_checklist(team, deal.id, share=DILIGENCE_PROGRESS)
 
 
 def seed_demo_sync(bff: BffSettings, kernel: KernelSettings, password: str) -> str:

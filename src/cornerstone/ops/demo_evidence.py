@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from cornerstone.contracts.checklists import ChecklistItemChange, ChecklistStatus
 from cornerstone.contracts.deals import Stage, TransitionRequest
 from cornerstone.contracts.evidence import ApprovalCreate, DealRole, Decision, MaterialCreate, PartyCreate, TruthClass
 from cornerstone.kernel.approvals import service as approvals
 from cornerstone.kernel.artifacts.service import upload_artifact
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
+from cornerstone.kernel.checklists import service as checklists
 from cornerstone.kernel.deals import service as deals
 from cornerstone.kernel.materials import service as materials
 from cornerstone.kernel.parties import service as parties
@@ -93,6 +95,30 @@ async def _approve(team: DealTeam, deal_id: str, to: Stage, roles: list[str]) ->
             )
 
 
+# A deal left in diligence shows work under way: this share of its items done, the next in review.
+DILIGENCE_PROGRESS = 0.6
+
+
+async def work_checklist(team: DealTeam, deal_id: str, *, share: float = 1.0) -> None:
+    """Settle the first ``share`` of the deal's required diligence items, as the gp: each done (the
+    survey waived in favour of the seller's recent one, as often happens), the next one in review."""
+    async with team.database.session(org_id=team.gp.org_id) as session:
+        items = await checklists.items_at(session, team.gp, deal_id)
+    required = [item for item in items if item.required and not ChecklistStatus(item.status).settled]
+    settled = round(len(required) * share)
+    changes = [
+        ChecklistItemChange(status=ChecklistStatus.WAIVED, reason="Seller's 2025 ALTA survey accepted by the lender.")
+        if item.code == "title.survey"
+        else ChecklistItemChange(status=ChecklistStatus.DONE)
+        for item in required[:settled]
+    ]
+    if settled < len(required):
+        changes.append(ChecklistItemChange(status=ChecklistStatus.IN_REVIEW))
+    for item, change in zip(required, changes, strict=False):
+        async with team.database.session(write=True, org_id=team.gp.org_id) as session:
+            await checklists.update_item(session, team.gp, item.item_id, change)
+
+
 async def advance(team: DealTeam, deal_id: str, to: Stage, reason: str | None = None) -> None:
     """Supply what the gate of ``-> to`` says is missing, then make the move as the gp."""
     async with team.database.session(org_id=team.gp.org_id) as session:
@@ -106,6 +132,8 @@ async def advance(team: DealTeam, deal_id: str, to: Stage, reason: str | None = 
             await _supply_material(team, deal_id, unmet.check, TruthClass(unmet.truth_class))
         elif unmet.kind == "approval" and unmet.check == "approvals" and unmet.roles:
             await _approve(team, deal_id, to, unmet.roles)
+        elif unmet.kind == "check" and unmet.check == "checklist_complete":
+            await work_checklist(team, deal_id)
         elif unmet.kind == "field" and unmet.field == "reason" and reason:
             continue  # given with the move itself
         else:

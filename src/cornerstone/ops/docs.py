@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cornerstone.contracts.deals import Stage
+from cornerstone.kernel.checklists.templates import BY_ASSET_CLASS, COMMON
 from cornerstone.kernel.deals.state_machine import EDGES, ENTRY_REQUIREMENTS, PHASE_OF, gate_of
 
 
@@ -38,7 +39,37 @@ def render_state_machine() -> str:
     for edge in EDGES:
         lines.append(f"    {edge.source.value} --> {edge.target.value}")
     lines += [f"    {Stage.EXITED.value} --> [*]", "```", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _checklist_templates())
+
+
+def _checklist_templates() -> list[str]:
+    """The diligence checklist each asset class gets on entering ``psa`` (its required items gate
+    ``due_diligence -> financing``)."""
+    lines = [
+        "## Diligence checklist templates",
+        "",
+        "<!-- From cornerstone/kernel/checklists/templates.py. -->",
+        "",
+        "Instantiated once, when a deal enters `psa`: the common items plus its asset class's own.",
+        "Due dates count from the day the deal entered `psa`; an item a deal role usually owns is",
+        "assigned to the deal's party of that role. Required items must be done or waived (with a",
+        "reason) before `due_diligence -> financing`.",
+        "",
+        "| item | category | title | required | due (days after PSA) | usual owner |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    sections = [("common (every asset class)", COMMON)]
+    sections += [(f"{asset_class.value} only", items) for asset_class, items in BY_ASSET_CLASS.items()]
+    for label, items in sections:
+        lines.append(f"| **{label}** | | | | | |")
+        for item in items:
+            owner = item.party.value if item.party else ""
+            required = "yes" if item.required else "no"
+            lines.append(
+                f"| `{item.code}` | {item.category.value} | {item.title} | {required} | {item.due_days} | {owner} |"
+            )
+    lines.append("")
+    return lines
 
 
 def render_rbac() -> str:

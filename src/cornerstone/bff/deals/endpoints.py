@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
@@ -20,12 +21,14 @@ from cornerstone.bff.deals.schemas import (
 )
 from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.contracts.deals import Stage
+from cornerstone.contracts.snapshots import DealSnapshot
 
 router = APIRouter(prefix="/api/deals", tags=["deals"])
 
 Reader = Annotated[Principal, Depends(require(Permission.DEALS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.DEALS_WRITE))]
 Mover = Annotated[Principal, Depends(require(Permission.DEALS_TRANSITION))]
+SnapshotReader = Annotated[Principal, Depends(require(Permission.SNAPSHOTS_READ))]
 # The id is put into the kernel's URL path, so it is limited to characters that cannot change
 # that URL: `?`, `#`, `%` or a `.`/`..` segment would otherwise retarget the kernel call
 # (another route, a query string, a trailing-slash redirect the client cannot parse).
@@ -106,3 +109,12 @@ async def deal_history(
     )
     next_after = page.get("next_after")
     return {"items": page["items"], "next_cursor": str(next_after) if next_after is not None else None}
+
+
+@router.get("/{deal_id}/snapshot", response_model=DealSnapshot)
+async def deal_snapshot(deal_id: DealId, user: SnapshotReader, kernel: Kernel, at: datetime | None = None) -> Any:
+    """The deal as it stood at ``at`` (with its UTC offset; now when omitted): stage, votes,
+    materials, checklist and every outgoing gate, replayed from the records of that time. The same
+    past instant always gives the same answer."""
+    params = {"at": at.isoformat()} if at is not None else None
+    return await kernel.request("GET", f"/deals/{deal_id}/snapshot", user, params=params)

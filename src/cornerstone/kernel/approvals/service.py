@@ -123,6 +123,7 @@ async def withdraw_approval(session: AsyncSession, caller: ServiceCaller, approv
     deal = await deals.get_deal(session, caller, row.deal_id, for_update=True) if row is not None else None
     if row is None or deal is None:
         raise ApprovalNotFound()
+    await session.refresh(row)  # as it is now that the deal is locked: a racing withdrawal may have won
     if row.approver_id != caller.actor_id:
         raise NotTheAuthor("Only the person who gave an approval or denial can withdraw it.")
     if row.withdrawn_at is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -15,9 +16,11 @@ from cornerstone.contracts.deals import (
     TransitionOption,
     TransitionRequest,
 )
+from cornerstone.contracts.snapshots import DealSnapshot
 from cornerstone.kernel.auth import Caller
-from cornerstone.kernel.deals import repository, service
+from cornerstone.kernel.deals import repository, service, snapshot
 from cornerstone.kernel.sessions import ReadSession, WriteSession
+from cornerstone.kit.clock import utcnow
 
 router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/deals", tags=["deals"])
 
@@ -62,3 +65,10 @@ async def preview_transitions(deal_id: DealId, caller: Caller, session: ReadSess
 @router.post("/{deal_id}/transitions", response_model=Deal)
 async def transition_deal(deal_id: DealId, body: TransitionRequest, caller: Caller, session: WriteSession) -> Deal:
     return await service.transition_deal(session, caller, deal_id, body)
+
+
+@router.get("/{deal_id}/snapshot", response_model=DealSnapshot)
+async def deal_snapshot(
+    deal_id: DealId, caller: Caller, session: ReadSession, at: datetime | None = None
+) -> DealSnapshot:
+    return await snapshot.snapshot(session, caller, deal_id, at if at is not None else utcnow())
