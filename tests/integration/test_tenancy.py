@@ -10,6 +10,7 @@ route widens the check by itself.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -67,14 +68,18 @@ def test_every_path_parameter_has_a_real_object(org: Org) -> None:
     assert parameters <= made, f"teach tests.integration.helpers.real_ids to make {sorted(parameters - made)}"
 
 
-def _org_state(owner: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
-    """Every GET of the API as the owner's admin sees it: any change the intruder made shows here."""
+def _org_state(owner: httpx.Client, ids: dict[str, str], at: str) -> dict[str, Any]:
+    """Every GET of the API as the owner's admin sees it: any change the intruder made shows here.
+    Point-in-time reads are taken at ``at``, so two readings compare what was stored, not the clock."""
     state: dict[str, Any] = {}
     for path in GET_ROUTES:
         names = PATH_PARAMETER.findall(path)
         if any(name not in ids for name in names):
             continue
-        response = owner.get(path.format(**ids), params={"limit": 200} if not names else query_for(path, ids))
+        params = {"limit": 200} if not names else query_for(path, ids)
+        if path.endswith("/snapshot"):
+            params = {**params, "at": at}
+        response = owner.get(path.format(**ids), params=params)
         if response.status_code != 200:
             state[path] = (response.status_code, None)
         elif response.headers["content-type"].startswith("application/json"):
@@ -90,7 +95,8 @@ def test_another_orgs_object_is_a_404_byte_identical_to_a_missing_one_on_every_i
     with org.client() as owner, other_org.client() as intruder:
         ids = real_ids(owner)
         secrets_of_the_owner = ["Private", "Tenantville", "6789", *ids.values()]
-        before = _org_state(owner, ids)
+        at = datetime.now(UTC).isoformat()
+        before = _org_state(owner, ids, at)
         # The admin reads everything but the lp-only portfolio; with real ids, every read finds its object.
         assert {path: status for path, (status, _) in before.items() if status != 200} == {"/api/portfolio": 403}
         for method, path in ID_ROUTES:
@@ -111,7 +117,7 @@ def test_another_orgs_object_is_a_404_byte_identical_to_a_missing_one_on_every_i
                 # Nothing of the owner's objects leaks into the answer.
                 for secret in secrets_of_the_owner:
                     assert secret not in foreign.text
-                assert _org_state(owner, ids) == before
+                assert _org_state(owner, ids, at) == before
 
 
 def test_another_orgs_list_never_contains_our_deals(org: Org, other_org: Org) -> None:
