@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+from fastapi.responses import JSONResponse
 
+from cornerstone.contracts.funds import CapitalCall
+from cornerstone.kernel.money_operations import _json_response
 from cornerstone.kit.service_auth import mint_service_token
 from tests.integration.helpers import assert_problem, commit, create_fund, create_investor
 from tests.support import Org, Stack
@@ -140,3 +144,33 @@ def test_keys_are_scoped_per_org(org: Org, other_org: Org) -> None:
             created = admin.post("/api/capital-calls", json=_call_body(fund["fund_id"]), headers=key)
             assert created.status_code == 201, created.text
             assert "idempotency-replayed" not in created.headers
+
+
+def test_a_money_answer_is_the_json_a_json_response_of_the_contract_would_be() -> None:
+    """Money answers are serialized by the contract itself, straight to JSON: byte for byte what the route
+    answered before (a ``JSONResponse`` of ``model_dump(mode="json")``), escapes and non-ASCII included."""
+    call = CapitalCall.model_validate(
+        {
+            "id": "call-1",
+            "fund_id": "fund-1",
+            "amount": 300,
+            "currency": "EUR",
+            "due_date": date(2027, 6, 30),
+            "purpose": 'Übernahme — "Haus\u2028am See" </script> \x01 😀',
+            "deal_id": None,
+            "status": "draft",
+            "allocations": [
+                {"investor_id": "a", "amount": 200, "paid": 0},
+                {"investor_id": "b", "amount": 100, "paid": 0},
+            ],
+            "paid": 0,
+            "created_by": "actor",
+            "created_at": datetime(2026, 11, 29, 0, 38, 43, 123456, tzinfo=UTC),
+            "version": 1,
+        }
+    )
+    answer = _json_response(call, 201, headers={"Idempotency-Replayed": "true"})
+    before = JSONResponse(call.model_dump(mode="json"), status_code=201, headers={"Idempotency-Replayed": "true"})
+    assert answer.body == before.body
+    assert answer.status_code == 201
+    assert answer.headers == before.headers

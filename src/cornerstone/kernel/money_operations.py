@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +44,13 @@ class MoneyResult(Protocol):
     @property
     def id(self) -> str: ...
 
-    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+    def model_dump_json(self) -> str: ...
+
+
+def _json_response(result: MoneyResult, status_code: int, headers: dict[str, str] | None = None) -> Response:
+    # Serialized by the contract's own (compiled) serializer straight to JSON: the same bytes as a JSONResponse
+    # of ``model_dump(mode="json")``, without first building a dict per share (a call has one per investor).
+    return Response(result.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ class MoneyWrite:
         resource_type: str,
         action: Callable[[], Awaitable[MoneyResult]],
         load: Callable[[str], Awaitable[MoneyResult]],
-    ) -> JSONResponse:
+    ) -> Response:
         """Run ``action`` unless this key already ran it. A retry is answered with the object the
         first run made or changed (``load``), as it is now, with ``Idempotency-Replayed: true``."""
         session, caller, request, key = self.session, self.caller, self.request, self.key
@@ -76,10 +82,7 @@ class MoneyWrite:
         if stored is not None:
             if stored.fingerprint != request_print:
                 raise IdempotencyKeyReused("This Idempotency-Key was already used for a different request.")
-            replay = await load(stored.resource_id)
-            return JSONResponse(
-                replay.model_dump(mode="json"), status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
-            )
+            return _json_response(await load(stored.resource_id), stored.status_code, headers={REPLAYED_HEADER: "true"})
         result = await action()
         session.add(
             MoneyOperationRow(
@@ -99,7 +102,7 @@ class MoneyWrite:
             raise IdempotencyInFlight(
                 "A request with this Idempotency-Key is being processed; retry shortly."
             ) from None
-        return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
+        return _json_response(result, status_code)
 
 
 async def _money_write(request: Request, caller: Caller, session: WriteSession) -> MoneyWrite:

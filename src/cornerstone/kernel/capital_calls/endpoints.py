@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from cornerstone.contracts.funds import CapitalCall, CapitalCallCreate, CapitalCallPage, PaymentCreate
 from cornerstone.kernel.auth import Caller
@@ -20,7 +20,7 @@ CallId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CapitalCall)
-async def create_call(body: CapitalCallCreate, money: Money) -> JSONResponse:
+async def create_call(body: CapitalCallCreate, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         body,
@@ -58,7 +58,7 @@ async def cancel_call(call_id: CallId, caller: Caller, session: WriteSession) ->
 
 
 @router.post("/{call_id}/payments", response_model=CapitalCall)
-async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> JSONResponse:
+async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         body,
