@@ -14,11 +14,12 @@ write transaction itself on SQLite), so two calls can never both pass the unfund
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
-    CallAllocation,
     CapitalCall,
     CapitalCallCreate,
     CapitalCallPage,
@@ -28,7 +29,13 @@ from cornerstone.contracts.funds import (
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.events.service import allocations_digest, append_event
-from cornerstone.kernel.funds.service import called_by_investor, committed_by_investor, lock_fund, read_fund
+from cornerstone.kernel.funds.service import (
+    called_by_investor,
+    committed_by_investor,
+    lock_fund,
+    read_fund,
+    share_in_org,
+)
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
 from cornerstone.kernel.paging import keyset_page
@@ -75,34 +82,39 @@ class InvestorNotInCall(Conflict):
     title = "Investor has no share of this call"
 
 
-async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[CallAllocation]:
-    # Plain rows, not ORM objects: a call of a large fund has a share per investor (tens of thousands).
+async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[dict[str, Any]]:
+    # Plain rows, not ORM objects nor a model each: a call of a large fund has a share per investor (tens of
+    # thousands), validated into the contract in one go.
     statement = (
         select(CapitalCallAllocationRow.investor_id, CapitalCallAllocationRow.amount, CapitalCallAllocationRow.paid)
-        .where(CapitalCallAllocationRow.org_id == caller.org_id, CapitalCallAllocationRow.call_id == call_id)
+        .where(
+            share_in_org(CapitalCallAllocationRow.org_id, caller.org_id), CapitalCallAllocationRow.call_id == call_id
+        )
         .order_by(CapitalCallAllocationRow.investor_id)
     )
-    return [
-        CallAllocation(investor_id=investor_id, amount=amount, paid=paid)
-        for investor_id, amount, paid in (await session.execute(statement)).all()
-    ]
+    rows = await (await session.connection()).execute(statement)
+    return [{"investor_id": investor_id, "amount": amount, "paid": paid} for investor_id, amount, paid in rows]
 
 
-def _contract(row: CapitalCallRow, allocations: list[CallAllocation]) -> CapitalCall:
-    return CapitalCall(
-        id=row.id,
-        fund_id=row.fund_id,
-        amount=row.amount,
-        currency=row.currency,
-        due_date=row.due_date,
-        purpose=row.purpose,
-        deal_id=row.deal_id,
-        status=CapitalCallStatus(row.status),
-        allocations=allocations,
-        paid=row.paid,
-        created_by=row.created_by,
-        created_at=as_utc(row.created_at),
-        version=row.version,
+def _contract(row: CapitalCallRow, allocations: list[dict[str, Any]]) -> CapitalCall:
+    """The call as its contract; ``allocations`` as ``CallAllocation`` fields (``investor_id``, ``amount``,
+    ``paid``), validated with the rest in one pass."""
+    return CapitalCall.model_validate(
+        {
+            "id": row.id,
+            "fund_id": row.fund_id,
+            "amount": row.amount,
+            "currency": row.currency,
+            "due_date": row.due_date,
+            "purpose": row.purpose,
+            "deal_id": row.deal_id,
+            "status": CapitalCallStatus(row.status),
+            "allocations": allocations,
+            "paid": row.paid,
+            "created_by": row.created_by,
+            "created_at": as_utc(row.created_at),
+            "version": row.version,
+        }
     )
 
 
@@ -158,19 +170,18 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
         created_at=now,
         updated_at=now,
     )
-    allocations = [
-        CallAllocation(investor_id=investor, amount=amount, paid=0)
-        for investor, amount in sorted(shares.items())
-        if amount > 0
-    ]
+    allocated = [(investor, amount) for investor, amount in sorted(shares.items()) if amount > 0]
     session.add(row)
     await session.flush()
     # One executemany, not an ORM object per investor.
-    await session.execute(
+    await (await session.connection()).execute(
         insert(table_of(CapitalCallAllocationRow)),
-        [{"call_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+        [
+            {"call_id": row.id, "investor_id": investor, "org_id": caller.org_id, "amount": amount, "paid": 0}
+            for investor, amount in allocated
+        ],
     )
-    call = _contract(row, allocations)
+    call = _contract(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -183,8 +194,8 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
             "due_date": row.due_date.isoformat(),
             "deal_id": row.deal_id,
             # The shares themselves are rows of their own; the event pins them by hash.
-            "investors": len(allocations),
-            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
+            "investors": len(allocated),
+            "allocations_sha256": allocations_digest(dict(allocated)),
         },
     )
     return call

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
     Distribution,
-    DistributionAllocation,
     DistributionCreate,
     DistributionKind,
     DistributionMethod,
@@ -36,7 +35,7 @@ from cornerstone.kernel.distributions.waterfall import (
     waterfall_distribution,
 )
 from cornerstone.kernel.events.service import allocations_digest, append_event
-from cornerstone.kernel.funds.service import lock_fund, read_fund
+from cornerstone.kernel.funds.service import lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
 from cornerstone.kernel.paging import keyset_page
@@ -101,24 +100,22 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
         )
         .order_by(LedgerEntryRow.on, LedgerEntryRow.created_at, LedgerEntryRow.id)
     )
-    return [Contribution(investor_id=i, on=on, amount=a) for i, on, a in (await session.execute(statement)).all()]
+    rows = await (await session.connection()).execute(statement)
+    return [Contribution(investor_id=i, on=on, amount=a) for i, on, a in rows]
 
 
-async def _allocations(
-    session: AsyncSession, caller: ServiceCaller, distribution_id: str
-) -> list[DistributionAllocation]:
+async def _allocations(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> list[dict[str, Any]]:
+    """The shares as ``DistributionAllocation`` fields, in investor order (plain rows: one per investor)."""
     statement = (
         select(DistributionAllocationRow.investor_id, DistributionAllocationRow.amount)
         .where(
-            DistributionAllocationRow.org_id == caller.org_id,
+            share_in_org(DistributionAllocationRow.org_id, caller.org_id),
             DistributionAllocationRow.distribution_id == distribution_id,
         )
         .order_by(DistributionAllocationRow.investor_id)
     )
-    return [
-        DistributionAllocation(investor_id=investor_id, amount=amount)
-        for investor_id, amount in (await session.execute(statement)).all()
-    ]
+    rows = await (await session.connection()).execute(statement)
+    return [{"investor_id": investor_id, "amount": amount} for investor_id, amount in rows]
 
 
 async def prior_distributions(
@@ -143,20 +140,17 @@ async def prior_distributions(
         if row.id != excluding
     ]
     paid: dict[str, dict[str, int]] = {row.id: {} for row in rows}
-    shares = await session.execute(
+    shares = await (await session.connection()).execute(
         select(
             DistributionAllocationRow.distribution_id,
             DistributionAllocationRow.investor_id,
             DistributionAllocationRow.amount,
         )
-        .join(
-            DistributionRow,
-            (DistributionRow.id == DistributionAllocationRow.distribution_id)
-            & (DistributionRow.org_id == DistributionAllocationRow.org_id),
-        )
-        .where(*counted)
+        .select_from(DistributionRow)
+        .join(DistributionAllocationRow, DistributionAllocationRow.distribution_id == DistributionRow.id)
+        .where(*counted, share_in_org(DistributionAllocationRow.org_id, caller.org_id))
     )
-    for distribution_id, investor_id, amount in shares.all():
+    for distribution_id, investor_id, amount in shares:
         if distribution_id in paid:
             paid[distribution_id][investor_id] = amount
     return [
@@ -190,29 +184,33 @@ async def compute(
     return waterfall_distribution(terms_of(fund), contributions, [p for _, p in prior], amount, on)
 
 
-def _contract(row: DistributionRow, allocations: list[DistributionAllocation]) -> Distribution:
-    return Distribution(
-        id=row.id,
-        fund_id=row.fund_id,
-        amount=row.amount,
-        currency=row.currency,
-        date=row.date,
-        method=DistributionMethod(row.method),
-        kind=DistributionKind(row.kind),
-        status=DistributionStatus(row.status),
-        allocations=allocations,
-        carried_interest=row.carried_interest,
-        tiers=DistributionTiers(
-            return_of_capital=row.return_of_capital,
-            preferred_return=row.preferred_return,
-            catch_up=row.catch_up,
-            split_lp=row.split_lp,
-            split_gp=row.split_gp,
-        ),
-        created_by=row.created_by,
-        approved_by=row.approved_by,
-        created_at=as_utc(row.created_at),
-        version=row.version,
+def _contract(row: DistributionRow, allocations: list[dict[str, Any]]) -> Distribution:
+    """The distribution as its contract; ``allocations`` as ``DistributionAllocation`` fields, validated with the
+    rest in one pass."""
+    return Distribution.model_validate(
+        {
+            "id": row.id,
+            "fund_id": row.fund_id,
+            "amount": row.amount,
+            "currency": row.currency,
+            "date": row.date,
+            "method": DistributionMethod(row.method),
+            "kind": DistributionKind(row.kind),
+            "status": DistributionStatus(row.status),
+            "allocations": allocations,
+            "carried_interest": row.carried_interest,
+            "tiers": DistributionTiers(
+                return_of_capital=row.return_of_capital,
+                preferred_return=row.preferred_return,
+                catch_up=row.catch_up,
+                split_lp=row.split_lp,
+                split_gp=row.split_gp,
+            ),
+            "created_by": row.created_by,
+            "approved_by": row.approved_by,
+            "created_at": as_utc(row.created_at),
+            "version": row.version,
+        }
     )
 
 
@@ -257,18 +255,17 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
         updated_at=now,
         **result.tiers,
     )
-    allocations = [
-        DistributionAllocation(investor_id=investor, amount=amount)
-        for investor, amount in sorted(result.allocations.items())
-        if amount > 0
-    ]
+    allocated = [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
     session.add(row)
     await session.flush()
-    await session.execute(
+    await (await session.connection()).execute(
         insert(table_of(DistributionAllocationRow)),
-        [{"distribution_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+        [
+            {"distribution_id": row.id, "investor_id": investor, "org_id": caller.org_id, "amount": amount}
+            for investor, amount in allocated
+        ],
     )
-    distribution = _contract(row, allocations)
+    distribution = _contract(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -282,8 +279,8 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
             "method": row.method,
             "carried_interest": row.carried_interest,
             "tiers": result.tiers,
-            "investors": len(allocations),
-            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
+            "investors": len(allocated),
+            "allocations_sha256": allocations_digest(dict(allocated)),
         },
     )
     return distribution
@@ -314,7 +311,7 @@ async def approve_distribution(session: AsyncSession, caller: ServiceCaller, dis
     result = await compute(
         session, caller, fund, amount=row.amount, on=row.date, method=DistributionMethod(row.method), excluding=row.id
     )
-    stored = {a.investor_id: a.amount for a in await _allocations(session, caller, row.id)}
+    stored = {share["investor_id"]: share["amount"] for share in await _allocations(session, caller, row.id)}
     fresh = {investor: amount for investor, amount in result.allocations.items() if amount > 0}
     if fresh != stored or result.carried_interest != row.carried_interest:
         raise DistributionStale(
@@ -338,9 +335,9 @@ async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distrib
                 "id": new_id(),
                 "org_id": caller.org_id,
                 "fund_id": row.fund_id,
-                "investor_id": share.investor_id,
+                "investor_id": share["investor_id"],
                 "kind": "distribution",
-                "amount": share.amount,
+                "amount": share["amount"],
                 "on": row.date,
                 "source_type": "distribution",
                 "source_id": row.id,
