@@ -7,16 +7,22 @@ answer was lost, the kernel restarted) moves nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from cornerstone.contracts.funds import CapitalCall
-from cornerstone.kernel.money_operations import _json_response
+from cornerstone.kernel.models import DistributionAllocationRow, LedgerEntryRow
+from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import _json_response, insert_shares
 from cornerstone.kit.service_auth import mint_service_token
 from tests.integration.helpers import assert_problem, commit, create_fund, create_investor
 from tests.support import Org, Stack
@@ -174,3 +180,27 @@ def test_a_money_answer_is_the_json_a_json_response_of_the_contract_would_be() -
     assert answer.body == before.body
     assert answer.status_code == 201
     assert answer.headers == before.headers
+
+
+def test_shares_inserted_straight_through_the_sqlite_driver_read_back_as_inserted() -> None:
+    """``insert_shares`` hands SQLite's driver the rows as they are; that is only done for columns SQLAlchemy
+    would not convert (a date column is refused)."""
+
+    async def scenario() -> None:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(table_of(DistributionAllocationRow).create)
+                await connection.run_sync(table_of(LedgerEntryRow).create)
+            async with AsyncSession(engine) as session, session.begin():
+                shares = table_of(DistributionAllocationRow)
+                rows = [("dist-1", f"investor-{number:05d}", "org-1", 10**15 + number) for number in range(2_000)]
+                await insert_shares(session, shares, ("distribution_id", "investor_id", "org_id", "amount"), rows)
+                stored = (await session.execute(select(shares).order_by(shares.c.investor_id))).all()
+                assert [tuple(row) for row in stored] == rows
+                with pytest.raises(TypeError, match="on"):
+                    await insert_shares(session, table_of(LedgerEntryRow), ("id", "on"), [("entry-1", "2026-01-01")])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

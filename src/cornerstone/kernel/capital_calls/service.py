@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
@@ -38,6 +38,7 @@ from cornerstone.kernel.funds.service import (
 )
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -92,7 +93,7 @@ async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: st
         )
         .order_by(CapitalCallAllocationRow.investor_id)
     )
-    rows = await (await session.connection()).execute(statement)
+    rows = (await (await session.connection()).execute(statement)).all()
     return [{"investor_id": investor_id, "amount": amount, "paid": paid} for investor_id, amount, paid in rows]
 
 
@@ -174,12 +175,11 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
     session.add(row)
     await session.flush()
     # One executemany, not an ORM object per investor.
-    await (await session.connection()).execute(
-        insert(table_of(CapitalCallAllocationRow)),
-        [
-            {"call_id": row.id, "investor_id": investor, "org_id": caller.org_id, "amount": amount, "paid": 0}
-            for investor, amount in allocated
-        ],
+    await insert_shares(
+        session,
+        table_of(CapitalCallAllocationRow),
+        ("call_id", "investor_id", "org_id", "amount", "paid"),
+        [(row.id, investor, caller.org_id, amount, 0) for investor, amount in allocated],
     )
     call = _contract(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
     await append_event(

@@ -38,6 +38,7 @@ from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -100,7 +101,7 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
         )
         .order_by(LedgerEntryRow.on, LedgerEntryRow.created_at, LedgerEntryRow.id)
     )
-    rows = await (await session.connection()).execute(statement)
+    rows = (await (await session.connection()).execute(statement)).all()
     return [Contribution(investor_id=i, on=on, amount=a) for i, on, a in rows]
 
 
@@ -114,7 +115,7 @@ async def _allocations(session: AsyncSession, caller: ServiceCaller, distributio
         )
         .order_by(DistributionAllocationRow.investor_id)
     )
-    rows = await (await session.connection()).execute(statement)
+    rows = (await (await session.connection()).execute(statement)).all()
     return [{"investor_id": investor_id, "amount": amount} for investor_id, amount in rows]
 
 
@@ -150,7 +151,7 @@ async def prior_distributions(
         .join(DistributionAllocationRow, DistributionAllocationRow.distribution_id == DistributionRow.id)
         .where(*counted, share_in_org(DistributionAllocationRow.org_id, caller.org_id))
     )
-    for distribution_id, investor_id, amount in shares:
+    for distribution_id, investor_id, amount in shares.all():
         if distribution_id in paid:
             paid[distribution_id][investor_id] = amount
     return [
@@ -258,12 +259,11 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
     allocated = [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
     session.add(row)
     await session.flush()
-    await (await session.connection()).execute(
-        insert(table_of(DistributionAllocationRow)),
-        [
-            {"distribution_id": row.id, "investor_id": investor, "org_id": caller.org_id, "amount": amount}
-            for investor, amount in allocated
-        ],
+    await insert_shares(
+        session,
+        table_of(DistributionAllocationRow),
+        ("distribution_id", "investor_id", "org_id", "amount"),
+        [(row.id, investor, caller.org_id, amount) for investor, amount in allocated],
     )
     distribution = _contract(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
     await append_event(

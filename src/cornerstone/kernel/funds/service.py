@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, select
+from sqlalchemy import ColumnElement, Select, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -273,13 +273,19 @@ async def list_commitments(
     return [_commitment(row, fund.currency) for row in rows], next_cursor
 
 
+async def _per_investor(session: AsyncSession, statement: Select[str, int]) -> dict[str, int]:
+    # On the session's connection, fetched at once: plain rows (one per investor), not the ORM's result layer.
+    rows = (await (await session.connection()).execute(statement)).all()
+    return {investor_id: int(total) for investor_id, total in rows}
+
+
 async def committed_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
     statement = (
         select(CommitmentRow.investor_id, func.sum(CommitmentRow.amount))
         .where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
         .group_by(CommitmentRow.investor_id)
     )
-    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}
+    return await _per_investor(session, statement)
 
 
 async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
@@ -296,4 +302,4 @@ async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_
         )
         .group_by(CapitalCallAllocationRow.investor_id)
     )
-    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}
+    return await _per_investor(session, statement)
