@@ -30,8 +30,7 @@ from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import (
-    called_by_investor,
-    committed_by_investor,
+    committed_and_called,
     lock_fund,
     read_fund,
     share_in_org,
@@ -144,16 +143,19 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
     if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
         raise DealNotFound()
     await lock_fund(session, caller, fund.id)
-    committed = await committed_by_investor(session, caller, fund.id)
-    called = await called_by_investor(session, caller, fund.id)
-    uncalled = {investor: max(total - called.get(investor, 0), 0) for investor, total in committed.items()}
+    committed, called = await committed_and_called(session, caller, fund.id)
+    uncalled = {investor: max(total - called[investor], 0) for investor, total in committed.items()}
     available = sum(uncalled.values())
     if body.amount > available:
         raise CallExceedsUnfunded(
             f"The call asks for {body.amount} but only {available} of the commitments is uncalled.",
             extra={"uncalled": available},
         )
-    shares = allocate(body.amount, committed, caps=uncalled)
+    # The caps only bind when some pro-rata share would pass what its investor has uncalled. When none does (the
+    # usual case), water-filling caps nobody and gives exactly the plain split: skip checking and sorting the caps.
+    weight = sum(committed.values())
+    capped = any(body.amount * total > uncalled[investor] * weight for investor, total in committed.items())
+    shares = allocate(body.amount, committed, caps=uncalled if capped else None)
     now = utcnow()
     row = CapitalCallRow(
         id=new_id(),

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, func, select
+from sqlalchemy import ColumnElement, String, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -273,25 +273,29 @@ async def list_commitments(
     return [_commitment(row, fund.currency) for row in rows], next_cursor
 
 
-async def _per_investor(session: AsyncSession, statement: Select[str, int]) -> dict[str, int]:
-    # On the session's connection, fetched at once: plain rows (one per investor), not the ORM's result layer.
-    rows = (await (await session.connection()).execute(statement)).all()
-    return {investor_id: int(total) for investor_id, total in rows}
+async def committed_and_called(
+    session: AsyncSession, caller: ServiceCaller, fund_id: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per investor with a commitment to the fund: what it committed, and what it has been asked for in calls
+    that are not cancelled (paid or not; 0 when nothing).
 
-
-async def committed_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
-    statement = (
-        select(CommitmentRow.investor_id, func.sum(CommitmentRow.amount))
-        .where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
-        .group_by(CommitmentRow.investor_id)
-    )
-    return await _per_investor(session, statement)
-
-
-async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
-    """What each investor has been asked for in calls that are not cancelled (paid or not)."""
-    statement = (
-        select(CapitalCallAllocationRow.investor_id, func.sum(CapitalCallAllocationRow.amount))
+    One statement, one row per investor: both sums come from a ``UNION ALL`` grouped by investor (a third
+    column counts the commitment rows, so an investor with calls but no commitment is left out). Fetched at
+    once on the session's connection: plain rows, not the ORM's result layer.
+    """
+    commitments = select(
+        CommitmentRow.investor_id.label("investor_id"),
+        CommitmentRow.amount.label("committed"),
+        literal(0).label("called"),
+        literal(1).label("commitments"),
+    ).where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
+    shares = (
+        select(
+            CapitalCallAllocationRow.investor_id,
+            literal(0),
+            CapitalCallAllocationRow.amount,
+            literal(0),
+        )
         .select_from(CapitalCallRow)
         .join(CapitalCallAllocationRow, CapitalCallAllocationRow.call_id == CapitalCallRow.id)
         .where(
@@ -300,6 +304,17 @@ async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_
             CapitalCallRow.status != "cancelled",
             share_in_org(CapitalCallAllocationRow.org_id, caller.org_id),
         )
-        .group_by(CapitalCallAllocationRow.investor_id)
     )
-    return await _per_investor(session, statement)
+    both = union_all(commitments, shares).subquery()
+    statement = select(
+        both.c.investor_id, func.sum(both.c.committed), func.sum(both.c.called), func.sum(both.c.commitments)
+    ).group_by(both.c.investor_id)
+    committed: dict[str, int] = {}
+    called: dict[str, int] = {}
+    for investor_id, committed_total, called_total, entries in (
+        await (await session.connection()).execute(statement)
+    ).all():
+        if entries:
+            committed[investor_id] = int(committed_total)
+            called[investor_id] = int(called_total)
+    return committed, called
