@@ -176,12 +176,13 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
     allocated = [(investor, amount) for investor, amount in sorted(shares.items()) if amount > 0]
     session.add(row)
     await session.flush()
+    call_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
     # One executemany, not an ORM object per investor.
     await insert_shares(
         session,
         table_of(CapitalCallAllocationRow),
         ("call_id", "investor_id", "org_id", "amount", "paid"),
-        [(row.id, investor, caller.org_id, amount, 0) for investor, amount in allocated],
+        [(call_id, investor, org_id, amount, 0) for investor, amount in allocated],
     )
     call = _contract(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
     await append_event(

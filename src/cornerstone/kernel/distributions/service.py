@@ -102,7 +102,7 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
         .order_by(LedgerEntryRow.on, LedgerEntryRow.created_at, LedgerEntryRow.id)
     )
     rows = (await (await session.connection()).execute(statement)).all()
-    return [Contribution(investor_id=i, on=on, amount=a) for i, on, a in rows]
+    return [Contribution(investor_id, on, amount) for investor_id, on, amount in rows]
 
 
 async def _allocations(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> list[dict[str, Any]]:
@@ -259,11 +259,12 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
     allocated = [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
     session.add(row)
     await session.flush()
+    distribution_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
     await insert_shares(
         session,
         table_of(DistributionAllocationRow),
         ("distribution_id", "investor_id", "org_id", "amount"),
-        [(row.id, investor, caller.org_id, amount) for investor, amount in allocated],
+        [(distribution_id, investor, org_id, amount) for investor, amount in allocated],
     )
     distribution = _contract(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
     await append_event(

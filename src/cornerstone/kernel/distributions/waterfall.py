@@ -147,6 +147,8 @@ class Contribution:
     amount: int
 
     def __post_init__(self) -> None:
+        if type(self.on) is date and type(self.amount) is int and self.amount >= 0:
+            return  # the usual case, cheaply: a fund's history has one per investor and payment
         _require_date(self.on, "contribution date")
         _require_cents(self.amount, f"contribution of {self.investor_id!r}")
 
@@ -307,7 +309,8 @@ def _replay(
                 payments.append((day, paid))
 
     for investor_id, flows in paid_in.items():
-        flows.sort(key=_first)  # stable: the given order on a date
+        if len(flows) > 1:
+            flows.sort(key=_first)  # stable: the given order on a date
         count, next_flow = len(flows), 0
         contributed = unreturned = 0
         pref = _ZERO
