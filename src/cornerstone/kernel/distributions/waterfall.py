@@ -308,6 +308,8 @@ def _replay(
             else:
                 payments.append((day, paid))
 
+    accrued = accrual.accrued
+    lp_profit = 0
     for investor_id, flows in paid_in.items():
         if len(flows) > 1:
             flows.sort(key=_first)  # stable: the given order on a date
@@ -320,31 +322,33 @@ def _replay(
                 flow_day, amount = flows[next_flow]
                 next_flow += 1
                 if accrued_to is not None:
-                    pref = accrual.accrued(unreturned, pref, (flow_day - accrued_to).days)
+                    pref = accrued(unreturned, pref, (flow_day - accrued_to).days)
                 accrued_to = flow_day
                 unreturned += amount
                 contributed += amount
             if accrued_to is None:  # paid before its first contribution: all LP profit
-                fund.lp_profit += paid
+                lp_profit += paid
                 continue
-            pref = accrual.accrued(unreturned, pref, (day - accrued_to).days)
+            pref = accrued(unreturned, pref, (day - accrued_to).days)
             accrued_to = day
-            to_capital = min(paid, unreturned)
-            unreturned -= to_capital
-            beyond_capital = paid - to_capital
-            if beyond_capital:  # else nothing goes to pref: min(0, owed) is 0
-                pref -= min(beyond_capital, _pref_owed(pref))
-                fund.lp_profit += beyond_capital
+            if paid <= unreturned:  # all of it returns capital
+                unreturned -= paid
+                continue
+            beyond_capital = paid - unreturned
+            unreturned = 0
+            pref -= min(beyond_capital, _pref_owed(pref))
+            lp_profit += beyond_capital
         for flow_day, amount in flows[next_flow:]:
             if accrued_to is not None:
-                pref = accrual.accrued(unreturned, pref, (flow_day - accrued_to).days)
+                pref = accrued(unreturned, pref, (flow_day - accrued_to).days)
             accrued_to = flow_day
             unreturned += amount
             contributed += amount
         assert accrued_to is not None  # every investor here has a contribution
         fund.contributed[investor_id] = contributed
         fund.unreturned[investor_id] = unreturned
-        fund.pref[investor_id] = accrual.accrued(unreturned, pref, (on - accrued_to).days)
+        fund.pref[investor_id] = accrued(unreturned, pref, (on - accrued_to).days)
+    fund.lp_profit += lp_profit
     # What was paid to investors with no contribution by ``on`` is all LP profit.
     fund.lp_profit += sum(paid for payments in paid_out.values() for _, paid in payments)
     return fund
