@@ -30,6 +30,7 @@ from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import (
+    ROWS_AT_A_TIME,
     committed_and_called,
     lock_fund,
     read_fund,
@@ -92,8 +93,12 @@ async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: st
         )
         .order_by(CapitalCallAllocationRow.investor_id)
     )
-    rows = (await (await session.connection()).execute(statement)).all()
-    return [{"investor_id": investor_id, "amount": amount, "paid": paid} for investor_id, amount, paid in rows]
+    result = await (await session.connection()).execute(statement)
+    return [
+        {"investor_id": investor_id, "amount": amount, "paid": paid}
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, amount, paid in rows
+    ]
 
 
 def _contract(row: CapitalCallRow, allocations: list[dict[str, Any]]) -> CapitalCall:

@@ -35,7 +35,7 @@ from cornerstone.kernel.distributions.waterfall import (
     waterfall_distribution,
 )
 from cornerstone.kernel.events.service import allocations_digest, append_event
-from cornerstone.kernel.funds.service import lock_fund, read_fund, share_in_org
+from cornerstone.kernel.funds.service import ROWS_AT_A_TIME, lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
 from cornerstone.kernel.money_operations import insert_shares
@@ -101,8 +101,12 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
         )
         .order_by(LedgerEntryRow.on, LedgerEntryRow.created_at, LedgerEntryRow.id)
     )
-    rows = (await (await session.connection()).execute(statement)).all()
-    return [Contribution(investor_id, on, amount) for investor_id, on, amount in rows]
+    result = await (await session.connection()).execute(statement)
+    return [
+        Contribution(investor_id, on, amount)
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, on, amount in rows
+    ]
 
 
 async def _allocations(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> list[dict[str, Any]]:
@@ -115,8 +119,12 @@ async def _allocations(session: AsyncSession, caller: ServiceCaller, distributio
         )
         .order_by(DistributionAllocationRow.investor_id)
     )
-    rows = (await (await session.connection()).execute(statement)).all()
-    return [{"investor_id": investor_id, "amount": amount} for investor_id, amount in rows]
+    result = await (await session.connection()).execute(statement)
+    return [
+        {"investor_id": investor_id, "amount": amount}
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, amount in rows
+    ]
 
 
 async def prior_distributions(
@@ -151,9 +159,10 @@ async def prior_distributions(
         .join(DistributionAllocationRow, DistributionAllocationRow.distribution_id == DistributionRow.id)
         .where(*counted, share_in_org(DistributionAllocationRow.org_id, caller.org_id))
     )
-    for distribution_id, investor_id, amount in shares.all():
-        if distribution_id in paid:
-            paid[distribution_id][investor_id] = amount
+    for batch in shares.partitions(ROWS_AT_A_TIME):
+        for distribution_id, investor_id, amount in batch:
+            if distribution_id in paid:
+                paid[distribution_id][investor_id] = amount
     return [
         (row, PriorDistribution(on=row.date, lp_amounts=paid[row.id], gp_amount=row.carried_interest)) for row in rows
     ]

@@ -47,6 +47,11 @@ from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import NotFound
 from cornerstone.kit.service_auth import ServiceCaller
 
+ROWS_AT_A_TIME = 1_000
+"""How many result rows a per-investor read turns into row objects at a time: the rows are buffered anyway, and
+short-lived row objects never reach the garbage collector's oldest generation (whose full collections walk every
+object of the process) as a whole result of tens of thousands of them would."""
+
 
 class _NotAnIndexKey(FunctionElement[str]):
     """A column as a plain value: ``+column`` on SQLite (which then does not look it up in an index), the
@@ -311,10 +316,10 @@ async def committed_and_called(
     ).group_by(both.c.investor_id)
     committed: dict[str, int] = {}
     called: dict[str, int] = {}
-    for investor_id, committed_total, called_total, entries in (
-        await (await session.connection()).execute(statement)
-    ).all():
-        if entries:
-            committed[investor_id] = int(committed_total)
-            called[investor_id] = int(called_total)
+    result = await (await session.connection()).execute(statement)
+    for rows in result.partitions(ROWS_AT_A_TIME):
+        for investor_id, committed_total, called_total, entries in rows:
+            if entries:
+                committed[investor_id] = int(committed_total)
+                called[investor_id] = int(called_total)
     return committed, called
