@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
+import pydantic_core
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -45,6 +46,37 @@ class MoneyResult(Protocol):
     def id(self) -> str: ...
 
     def model_dump_json(self) -> str: ...
+
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class SharesAnswer(Generic[ContractT]):
+    """A money write's answer (a capital call, a distribution), its many shares kept as plain dicts.
+
+    A large fund's call has a share per investor. As dicts of ``str`` and ``int``, built in the share model's
+    field order by the kernel itself, they are nothing for the garbage collector to walk, where a model per
+    share (and its set of fields) is two tracked objects each, enough to bring a full collection about once per
+    request. ``model_dump_json`` writes exactly what the full contract's would: the contract is validated
+    without its shares and the shares are put in their place. ``contract()`` builds the full model.
+    """
+
+    contract_type: type[ContractT]
+    fields: dict[str, Any]  # every field of the contract but ``allocations``
+    allocations: list[dict[str, Any]]
+
+    @property
+    def id(self) -> str:
+        return str(self.fields["id"])
+
+    def contract(self) -> ContractT:
+        return self.contract_type.model_validate({**self.fields, "allocations": self.allocations})
+
+    def model_dump_json(self) -> str:
+        answer = self.contract_type.model_validate({**self.fields, "allocations": []}).model_dump(mode="json")
+        answer["allocations"] = self.allocations  # the same key, so the same place
+        return pydantic_core.to_json(answer).decode()
 
 
 def _json_response(result: MoneyResult, status_code: int, headers: dict[str, str] | None = None) -> Response:

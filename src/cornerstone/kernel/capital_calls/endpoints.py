@@ -26,8 +26,8 @@ async def create_call(body: CapitalCallCreate, money: Money) -> Response:
         body,
         status.HTTP_201_CREATED,
         "capital_call",
-        lambda: service.create_call(session, caller, body),
-        lambda call_id: service.load_call(session, caller, call_id),
+        lambda: service.create_call_answer(session, caller, body),
+        lambda call_id: service.load_call_answer(session, caller, call_id),
     )
 
 
@@ -64,6 +64,6 @@ async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> 
         body,
         status.HTTP_200_OK,
         "capital_call",
-        lambda: service.record_payment(session, caller, call_id, body),
-        lambda stored_id: service.load_call(session, caller, stored_id),
+        lambda: service.record_payment_answer(session, caller, call_id, body),
+        lambda stored_id: service.load_call_answer(session, caller, stored_id),
     )

@@ -38,7 +38,7 @@ from cornerstone.kernel.funds.service import (
 )
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
-from cornerstone.kernel.money_operations import insert_shares
+from cornerstone.kernel.money_operations import SharesAnswer, insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -101,34 +101,40 @@ async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: st
     ]
 
 
-def _contract(row: CapitalCallRow, allocations: list[dict[str, Any]]) -> CapitalCall:
-    """The call as its contract; ``allocations`` as ``CallAllocation`` fields (``investor_id``, ``amount``,
-    ``paid``), validated with the rest in one pass."""
-    return CapitalCall.model_validate(
-        {
-            "id": row.id,
-            "fund_id": row.fund_id,
-            "amount": row.amount,
-            "currency": row.currency,
-            "due_date": row.due_date,
-            "purpose": row.purpose,
-            "deal_id": row.deal_id,
-            "status": CapitalCallStatus(row.status),
-            "allocations": allocations,
-            "paid": row.paid,
-            "created_by": row.created_by,
-            "created_at": as_utc(row.created_at),
-            "version": row.version,
-        }
-    )
+def _answer(row: CapitalCallRow, allocations: list[dict[str, Any]]) -> SharesAnswer[CapitalCall]:
+    """The call's answer; ``allocations`` as ``CallAllocation`` fields, in their order (``investor_id``,
+    ``amount``, ``paid``)."""
+    fields = {
+        "id": row.id,
+        "fund_id": row.fund_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "due_date": row.due_date,
+        "purpose": row.purpose,
+        "deal_id": row.deal_id,
+        "status": CapitalCallStatus(row.status),
+        "paid": row.paid,
+        "created_by": row.created_by,
+        "created_at": as_utc(row.created_at),
+        "version": row.version,
+    }
+    return SharesAnswer(CapitalCall, fields, allocations)
+
+
+async def to_answer(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> SharesAnswer[CapitalCall]:
+    return _answer(row, await _allocations(session, caller, row.id))
 
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> CapitalCall:
-    return _contract(row, await _allocations(session, caller, row.id))
+    return (await to_answer(session, caller, row)).contract()
+
+
+async def load_call_answer(session: AsyncSession, caller: ServiceCaller, call_id: str) -> SharesAnswer[CapitalCall]:
+    return await to_answer(session, caller, await read_call(session, caller, call_id))
 
 
 async def load_call(session: AsyncSession, caller: ServiceCaller, call_id: str) -> CapitalCall:
-    return await to_contract(session, caller, await read_call(session, caller, call_id))
+    return (await load_call_answer(session, caller, call_id)).contract()
 
 
 async def read_call(
@@ -144,6 +150,12 @@ async def read_call(
 
 
 async def create_call(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> CapitalCall:
+    return (await create_call_answer(session, caller, body)).contract()
+
+
+async def create_call_answer(
+    session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate
+) -> SharesAnswer[CapitalCall]:
     fund = await read_fund(session, caller, body.fund_id)
     if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
         raise DealNotFound()
@@ -189,7 +201,7 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
         ("call_id", "investor_id", "org_id", "amount", "paid"),
         [(call_id, investor, org_id, amount, 0) for investor, amount in allocated],
     )
-    call = _contract(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
+    call = _answer(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -243,6 +255,12 @@ async def cancel_call(session: AsyncSession, caller: ServiceCaller, call_id: str
 async def record_payment(
     session: AsyncSession, caller: ServiceCaller, call_id: str, body: PaymentCreate
 ) -> CapitalCall:
+    return (await record_payment_answer(session, caller, call_id, body)).contract()
+
+
+async def record_payment_answer(
+    session: AsyncSession, caller: ServiceCaller, call_id: str, body: PaymentCreate
+) -> SharesAnswer[CapitalCall]:
     row = await read_call(session, caller, call_id)
     await lock_fund(session, caller, row.fund_id)
     await session.refresh(row, with_for_update=True)  # read again under the fund's lock
@@ -309,7 +327,7 @@ async def record_payment(
             "status": row.status,
         },
     )
-    return await to_contract(session, caller, row)
+    return await to_answer(session, caller, row)
 
 
 async def list_calls(

@@ -26,8 +26,8 @@ async def create_distribution(body: DistributionCreate, money: Money) -> Respons
         body,
         status.HTTP_201_CREATED,
         "distribution",
-        lambda: service.create_distribution(session, caller, body),
-        lambda distribution_id: service.load_distribution(session, caller, distribution_id),
+        lambda: service.create_distribution_answer(session, caller, body),
+        lambda distribution_id: service.load_distribution_answer(session, caller, distribution_id),
     )
 
 
@@ -64,6 +64,6 @@ async def pay_distribution(distribution_id: DistributionId, money: Money) -> Res
         None,
         status.HTTP_200_OK,
         "distribution",
-        lambda: service.pay_distribution(session, caller, distribution_id),
-        lambda stored_id: service.load_distribution(session, caller, stored_id),
+        lambda: service.pay_distribution_answer(session, caller, distribution_id),
+        lambda stored_id: service.load_distribution_answer(session, caller, stored_id),
     )

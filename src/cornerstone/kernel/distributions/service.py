@@ -38,7 +38,7 @@ from cornerstone.kernel.events.service import allocations_digest, append_event
 from cornerstone.kernel.funds.service import ROWS_AT_A_TIME, lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
-from cornerstone.kernel.money_operations import insert_shares
+from cornerstone.kernel.money_operations import SharesAnswer, insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -194,42 +194,50 @@ async def compute(
     return waterfall_distribution(terms_of(fund), contributions, [p for _, p in prior], amount, on)
 
 
-def _contract(row: DistributionRow, allocations: list[dict[str, Any]]) -> Distribution:
-    """The distribution as its contract; ``allocations`` as ``DistributionAllocation`` fields, validated with the
-    rest in one pass."""
-    return Distribution.model_validate(
-        {
-            "id": row.id,
-            "fund_id": row.fund_id,
-            "amount": row.amount,
-            "currency": row.currency,
-            "date": row.date,
-            "method": DistributionMethod(row.method),
-            "kind": DistributionKind(row.kind),
-            "status": DistributionStatus(row.status),
-            "allocations": allocations,
-            "carried_interest": row.carried_interest,
-            "tiers": DistributionTiers(
-                return_of_capital=row.return_of_capital,
-                preferred_return=row.preferred_return,
-                catch_up=row.catch_up,
-                split_lp=row.split_lp,
-                split_gp=row.split_gp,
-            ),
-            "created_by": row.created_by,
-            "approved_by": row.approved_by,
-            "created_at": as_utc(row.created_at),
-            "version": row.version,
-        }
-    )
+def _answer(row: DistributionRow, allocations: list[dict[str, Any]]) -> SharesAnswer[Distribution]:
+    """The distribution's answer; ``allocations`` as ``DistributionAllocation`` fields, in their order
+    (``investor_id``, ``amount``)."""
+    fields = {
+        "id": row.id,
+        "fund_id": row.fund_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "date": row.date,
+        "method": DistributionMethod(row.method),
+        "kind": DistributionKind(row.kind),
+        "status": DistributionStatus(row.status),
+        "carried_interest": row.carried_interest,
+        "tiers": DistributionTiers(
+            return_of_capital=row.return_of_capital,
+            preferred_return=row.preferred_return,
+            catch_up=row.catch_up,
+            split_lp=row.split_lp,
+            split_gp=row.split_gp,
+        ),
+        "created_by": row.created_by,
+        "approved_by": row.approved_by,
+        "created_at": as_utc(row.created_at),
+        "version": row.version,
+    }
+    return SharesAnswer(Distribution, fields, allocations)
+
+
+async def to_answer(session: AsyncSession, caller: ServiceCaller, row: DistributionRow) -> SharesAnswer[Distribution]:
+    return _answer(row, await _allocations(session, caller, row.id))
 
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: DistributionRow) -> Distribution:
-    return _contract(row, await _allocations(session, caller, row.id))
+    return (await to_answer(session, caller, row)).contract()
+
+
+async def load_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, distribution_id: str
+) -> SharesAnswer[Distribution]:
+    return await to_answer(session, caller, await read_distribution(session, caller, distribution_id))
 
 
 async def load_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
-    return await to_contract(session, caller, await read_distribution(session, caller, distribution_id))
+    return (await load_distribution_answer(session, caller, distribution_id)).contract()
 
 
 async def read_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> DistributionRow:
@@ -243,6 +251,12 @@ async def read_distribution(session: AsyncSession, caller: ServiceCaller, distri
 
 
 async def create_distribution(session: AsyncSession, caller: ServiceCaller, body: DistributionCreate) -> Distribution:
+    return (await create_distribution_answer(session, caller, body)).contract()
+
+
+async def create_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, body: DistributionCreate
+) -> SharesAnswer[Distribution]:
     fund = await read_fund(session, caller, body.fund_id)
     await lock_fund(session, caller, fund.id)
     result = await compute(session, caller, fund, amount=body.amount, on=body.date, method=body.method)
@@ -275,7 +289,7 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
         ("distribution_id", "investor_id", "org_id", "amount"),
         [(distribution_id, investor, org_id, amount) for investor, amount in allocated],
     )
-    distribution = _contract(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
+    distribution = _answer(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -296,9 +310,9 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
     return distribution
 
 
-async def _transition(
+async def _move(
     session: AsyncSession, caller: ServiceCaller, row: DistributionRow, status: DistributionStatus, event: str
-) -> Distribution:
+) -> None:
     row.status = status.value
     row.version += 1
     row.updated_at = utcnow()
@@ -306,6 +320,12 @@ async def _transition(
     await append_event(
         session, caller, type=event, subject_type="distribution", subject_id=row.id, payload={"status": row.status}
     )
+
+
+async def _transition(
+    session: AsyncSession, caller: ServiceCaller, row: DistributionRow, status: DistributionStatus, event: str
+) -> Distribution:
+    await _move(session, caller, row, status, event)
     return await to_contract(session, caller, row)
 
 
@@ -332,6 +352,12 @@ async def approve_distribution(session: AsyncSession, caller: ServiceCaller, dis
 
 
 async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
+    return (await pay_distribution_answer(session, caller, distribution_id)).contract()
+
+
+async def pay_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, distribution_id: str
+) -> SharesAnswer[Distribution]:
     row = await read_distribution(session, caller, distribution_id)
     await lock_fund(session, caller, row.fund_id)
     await session.refresh(row, with_for_update=True)
@@ -357,7 +383,8 @@ async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distrib
             for share in await _allocations(session, caller, row.id)
         ],
     )
-    return await _transition(session, caller, row, DistributionStatus.PAID, "distribution.paid")
+    await _move(session, caller, row, DistributionStatus.PAID, "distribution.paid")
+    return await to_answer(session, caller, row)
 
 
 async def cancel_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
