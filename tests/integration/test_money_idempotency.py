@@ -7,12 +7,30 @@ answer was lost, the kernel restarted) moves nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import pytest
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from cornerstone.contracts.funds import (
+    CapitalCall,
+    CapitalCallStatus,
+    Distribution,
+    DistributionKind,
+    DistributionMethod,
+    DistributionStatus,
+    DistributionTiers,
+)
+from cornerstone.kernel.models import DistributionAllocationRow, LedgerEntryRow
+from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import SharesAnswer, _json_response, insert_shares
 from cornerstone.kit.service_auth import mint_service_token
 from tests.integration.helpers import assert_problem, commit, create_fund, create_investor
 from tests.support import Org, Stack
@@ -140,3 +158,80 @@ def test_keys_are_scoped_per_org(org: Org, other_org: Org) -> None:
             created = admin.post("/api/capital-calls", json=_call_body(fund["fund_id"]), headers=key)
             assert created.status_code == 201, created.text
             assert "idempotency-replayed" not in created.headers
+
+
+def test_a_money_answer_is_the_json_a_json_response_of_the_contract_would_be() -> None:
+    """Money answers keep their shares as plain dicts and are serialized straight to JSON: byte for byte what
+    the route answered before (a ``JSONResponse`` of the full contract's ``model_dump(mode="json")``), escapes
+    and non-ASCII included, for a capital call and for a distribution."""
+    call_fields: dict[str, Any] = {
+        "id": "call-1",
+        "fund_id": "fund-1",
+        "amount": 300,
+        "currency": "EUR",
+        "due_date": date(2027, 6, 30),
+        "purpose": 'Übernahme — "Haus\u2028am See" </script> \x01 😀',
+        "deal_id": None,
+        "status": CapitalCallStatus.DRAFT,
+        "paid": 0,
+        "created_by": "actor",
+        "created_at": datetime(2026, 11, 29, 0, 38, 43, 123456, tzinfo=UTC),
+        "version": 1,
+    }
+    call_shares = [{"investor_id": "a", "amount": 200, "paid": 0}, {"investor_id": "b", "amount": 100, "paid": 0}]
+    distribution_fields: dict[str, Any] = {
+        "id": "distribution-1",
+        "fund_id": "fund-1",
+        "amount": 1_000,
+        "currency": "USD",
+        "date": date(2027, 1, 15),
+        "method": DistributionMethod.WATERFALL,
+        "kind": DistributionKind.SALE_PROCEEDS,
+        "status": DistributionStatus.DRAFT,
+        "carried_interest": 100,
+        "tiers": DistributionTiers(return_of_capital=700, preferred_return=80, catch_up=20, split_lp=160, split_gp=40),
+        "created_by": "maker",
+        "approved_by": None,
+        "created_at": datetime(2026, 11, 29, 1, 0, tzinfo=UTC),
+        "version": 1,
+    }
+    distribution_shares = [{"investor_id": "a", "amount": 600}, {"investor_id": "ü", "amount": 300}]
+    answers: list[SharesAnswer[Any]] = [
+        SharesAnswer(CapitalCall, call_fields, call_shares),
+        SharesAnswer(Distribution, distribution_fields, distribution_shares),
+    ]
+    for answer in answers:
+        contract = answer.contract()
+        assert answer.id == contract.id
+        response = _json_response(answer, 201, headers={"Idempotency-Replayed": "true"})
+        before = JSONResponse(
+            contract.model_dump(mode="json"), status_code=201, headers={"Idempotency-Replayed": "true"}
+        )
+        assert response.body == before.body
+        assert response.body == contract.model_dump_json().encode()
+        assert response.status_code == 201
+        assert response.headers == before.headers
+
+
+def test_shares_inserted_straight_through_the_sqlite_driver_read_back_as_inserted() -> None:
+    """``insert_shares`` hands SQLite's driver the rows as they are; that is only done for columns SQLAlchemy
+    would not convert (a date column is refused)."""
+
+    async def scenario() -> None:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(table_of(DistributionAllocationRow).create)
+                await connection.run_sync(table_of(LedgerEntryRow).create)
+            async with AsyncSession(engine) as session, session.begin():
+                shares = table_of(DistributionAllocationRow)
+                rows = [("dist-1", f"investor-{number:05d}", "org-1", 10**15 + number) for number in range(2_000)]
+                await insert_shares(session, shares, ("distribution_id", "investor_id", "org_id", "amount"), rows)
+                stored = (await session.execute(select(shares).order_by(shares.c.investor_id))).all()
+                assert [tuple(row) for row in stored] == rows
+                with pytest.raises(TypeError, match="on"):
+                    await insert_shares(session, table_of(LedgerEntryRow), ("id", "on"), [("entry-1", "2026-01-01")])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

@@ -22,6 +22,7 @@ from cornerstone.kernel.distributions.waterfall import (
     DistributionResult,
     PriorDistribution,
     WaterfallTerms,
+    _pref_owed,
     pro_rata_distribution,
     waterfall_distribution,
 )
@@ -340,6 +341,26 @@ def test_a_prior_payment_to_an_investor_without_capital_is_lp_profit() -> None:
     result = waterfall_distribution(TYPICAL, ONE_LP, prior, 112_000_000, YEAR_END)
     assert result.tiers == tiers(100_000_000, 8_000_000, 2_250_000, 1_400_000, 350_000)
     assert result.allocations == {"lp-a": 109_400_000}
+
+
+def test_a_prior_payment_before_an_investors_first_contribution_is_lp_profit() -> None:
+    """ "lp-b" is paid 1,000,000 on 2023-03-01 and contributes 100,000,000 only on 2023-07-01: that payment is LP
+    profit (it returns none of lp-b's later capital). At year end lp-a's pref is 8,000,000 and lp-b's is
+    100,000,000 * 0.08 * 184 / 365 = 4,032,876.71..., owed 4,032,877; L = 1,000,000 + 12,032,877, so the
+    catch-up is 0.2 * 13,032,877 / 0.8 = 3,258,219.25, rounded up to 3,258,220."""
+    contributions = [*ONE_LP, Contribution("lp-b", date(2023, 7, 1), 100_000_000)]
+    prior = [PriorDistribution(date(2023, 3, 1), {"lp-b": 1_000_000}, 0)]
+    result = waterfall_distribution(TYPICAL, contributions, prior, 215_291_097, YEAR_END)
+    assert result.tiers == tiers(200_000_000, 12_032_877, 3_258_220)
+    assert result.carried_interest == 3_258_220
+    assert result.allocations == {"lp-a": 108_000_000, "lp-b": 104_032_877}
+
+
+@pytest.mark.parametrize(
+    "pref", ["0", "-0.5", "-0.6", "-3", "0.4999", "0.5", "0.5001", "1.5", "2.5", "1234567.5", "1E+3", "0.49999999999"]
+)
+def test_pref_owed_is_pref_rounded_half_up_and_never_negative(pref: str) -> None:
+    assert _pref_owed(Decimal(pref)) == max(0, round_half_up(Decimal(pref)))
 
 
 def test_events_after_the_distribution_date_are_ignored() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from cornerstone.contracts.funds import CapitalCall, CapitalCallCreate, CapitalCallPage, PaymentCreate
 from cornerstone.kernel.auth import Caller
@@ -20,14 +20,14 @@ CallId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CapitalCall)
-async def create_call(body: CapitalCallCreate, money: Money) -> JSONResponse:
+async def create_call(body: CapitalCallCreate, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         body,
         status.HTTP_201_CREATED,
         "capital_call",
-        lambda: service.create_call(session, caller, body),
-        lambda call_id: service.load_call(session, caller, call_id),
+        lambda: service.create_call_answer(session, caller, body),
+        lambda call_id: service.load_call_answer(session, caller, call_id),
     )
 
 
@@ -58,12 +58,12 @@ async def cancel_call(call_id: CallId, caller: Caller, session: WriteSession) ->
 
 
 @router.post("/{call_id}/payments", response_model=CapitalCall)
-async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> JSONResponse:
+async def record_payment(call_id: CallId, body: PaymentCreate, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         body,
         status.HTTP_200_OK,
         "capital_call",
-        lambda: service.record_payment(session, caller, call_id, body),
-        lambda stored_id: service.load_call(session, caller, stored_id),
+        lambda: service.record_payment_answer(session, caller, call_id, body),
+        lambda stored_id: service.load_call_answer(session, caller, stored_id),
     )

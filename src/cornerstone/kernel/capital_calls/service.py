@@ -14,11 +14,12 @@ write transaction itself on SQLite), so two calls can never both pass the unfund
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from typing import Any
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
-    CallAllocation,
     CapitalCall,
     CapitalCallCreate,
     CapitalCallPage,
@@ -28,9 +29,16 @@ from cornerstone.contracts.funds import (
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.events.service import allocations_digest, append_event
-from cornerstone.kernel.funds.service import called_by_investor, committed_by_investor, lock_fund, read_fund
+from cornerstone.kernel.funds.service import (
+    ROWS_AT_A_TIME,
+    committed_and_called,
+    lock_fund,
+    read_fund,
+    share_in_org,
+)
 from cornerstone.kernel.models import CapitalCallAllocationRow, CapitalCallRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import SharesAnswer, insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -75,43 +83,58 @@ class InvestorNotInCall(Conflict):
     title = "Investor has no share of this call"
 
 
-async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[CallAllocation]:
-    # Plain rows, not ORM objects: a call of a large fund has a share per investor (tens of thousands).
+async def _allocations(session: AsyncSession, caller: ServiceCaller, call_id: str) -> list[dict[str, Any]]:
+    # Plain rows, not ORM objects nor a model each: a call of a large fund has a share per investor (tens of
+    # thousands), validated into the contract in one go.
     statement = (
         select(CapitalCallAllocationRow.investor_id, CapitalCallAllocationRow.amount, CapitalCallAllocationRow.paid)
-        .where(CapitalCallAllocationRow.org_id == caller.org_id, CapitalCallAllocationRow.call_id == call_id)
+        .where(
+            share_in_org(CapitalCallAllocationRow.org_id, caller.org_id), CapitalCallAllocationRow.call_id == call_id
+        )
         .order_by(CapitalCallAllocationRow.investor_id)
     )
+    result = await (await session.connection()).execute(statement)
     return [
-        CallAllocation(investor_id=investor_id, amount=amount, paid=paid)
-        for investor_id, amount, paid in (await session.execute(statement)).all()
+        {"investor_id": investor_id, "amount": amount, "paid": paid}
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, amount, paid in rows
     ]
 
 
-def _contract(row: CapitalCallRow, allocations: list[CallAllocation]) -> CapitalCall:
-    return CapitalCall(
-        id=row.id,
-        fund_id=row.fund_id,
-        amount=row.amount,
-        currency=row.currency,
-        due_date=row.due_date,
-        purpose=row.purpose,
-        deal_id=row.deal_id,
-        status=CapitalCallStatus(row.status),
-        allocations=allocations,
-        paid=row.paid,
-        created_by=row.created_by,
-        created_at=as_utc(row.created_at),
-        version=row.version,
-    )
+def _answer(row: CapitalCallRow, allocations: list[dict[str, Any]]) -> SharesAnswer[CapitalCall]:
+    """The call's answer; ``allocations`` as ``CallAllocation`` fields, in their order (``investor_id``,
+    ``amount``, ``paid``)."""
+    fields = {
+        "id": row.id,
+        "fund_id": row.fund_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "due_date": row.due_date,
+        "purpose": row.purpose,
+        "deal_id": row.deal_id,
+        "status": CapitalCallStatus(row.status),
+        "paid": row.paid,
+        "created_by": row.created_by,
+        "created_at": as_utc(row.created_at),
+        "version": row.version,
+    }
+    return SharesAnswer(CapitalCall, fields, allocations)
+
+
+async def to_answer(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> SharesAnswer[CapitalCall]:
+    return _answer(row, await _allocations(session, caller, row.id))
 
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: CapitalCallRow) -> CapitalCall:
-    return _contract(row, await _allocations(session, caller, row.id))
+    return (await to_answer(session, caller, row)).contract()
+
+
+async def load_call_answer(session: AsyncSession, caller: ServiceCaller, call_id: str) -> SharesAnswer[CapitalCall]:
+    return await to_answer(session, caller, await read_call(session, caller, call_id))
 
 
 async def load_call(session: AsyncSession, caller: ServiceCaller, call_id: str) -> CapitalCall:
-    return await to_contract(session, caller, await read_call(session, caller, call_id))
+    return (await load_call_answer(session, caller, call_id)).contract()
 
 
 async def read_call(
@@ -127,20 +150,29 @@ async def read_call(
 
 
 async def create_call(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> CapitalCall:
+    return (await create_call_answer(session, caller, body)).contract()
+
+
+async def create_call_answer(
+    session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate
+) -> SharesAnswer[CapitalCall]:
     fund = await read_fund(session, caller, body.fund_id)
     if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
         raise DealNotFound()
     await lock_fund(session, caller, fund.id)
-    committed = await committed_by_investor(session, caller, fund.id)
-    called = await called_by_investor(session, caller, fund.id)
-    uncalled = {investor: max(total - called.get(investor, 0), 0) for investor, total in committed.items()}
+    committed, called = await committed_and_called(session, caller, fund.id)
+    uncalled = {investor: max(total - called[investor], 0) for investor, total in committed.items()}
     available = sum(uncalled.values())
     if body.amount > available:
         raise CallExceedsUnfunded(
             f"The call asks for {body.amount} but only {available} of the commitments is uncalled.",
             extra={"uncalled": available},
         )
-    shares = allocate(body.amount, committed, caps=uncalled)
+    # The caps only bind when some pro-rata share would pass what its investor has uncalled. When none does (the
+    # usual case), water-filling caps nobody and gives exactly the plain split: skip checking and sorting the caps.
+    weight = sum(committed.values())
+    capped = any(body.amount * total > uncalled[investor] * weight for investor, total in committed.items())
+    shares = allocate(body.amount, committed, caps=uncalled if capped else None)
     now = utcnow()
     row = CapitalCallRow(
         id=new_id(),
@@ -158,19 +190,18 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
         created_at=now,
         updated_at=now,
     )
-    allocations = [
-        CallAllocation(investor_id=investor, amount=amount, paid=0)
-        for investor, amount in sorted(shares.items())
-        if amount > 0
-    ]
+    allocated = [(investor, amount) for investor, amount in sorted(shares.items()) if amount > 0]
     session.add(row)
     await session.flush()
+    call_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
     # One executemany, not an ORM object per investor.
-    await session.execute(
-        insert(table_of(CapitalCallAllocationRow)),
-        [{"call_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+    await insert_shares(
+        session,
+        table_of(CapitalCallAllocationRow),
+        ("call_id", "investor_id", "org_id", "amount", "paid"),
+        [(call_id, investor, org_id, amount, 0) for investor, amount in allocated],
     )
-    call = _contract(row, allocations)
+    call = _answer(row, [{"investor_id": investor, "amount": amount, "paid": 0} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -183,8 +214,8 @@ async def create_call(session: AsyncSession, caller: ServiceCaller, body: Capita
             "due_date": row.due_date.isoformat(),
             "deal_id": row.deal_id,
             # The shares themselves are rows of their own; the event pins them by hash.
-            "investors": len(allocations),
-            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
+            "investors": len(allocated),
+            "allocations_sha256": allocations_digest(dict(allocated)),
         },
     )
     return call
@@ -224,6 +255,12 @@ async def cancel_call(session: AsyncSession, caller: ServiceCaller, call_id: str
 async def record_payment(
     session: AsyncSession, caller: ServiceCaller, call_id: str, body: PaymentCreate
 ) -> CapitalCall:
+    return (await record_payment_answer(session, caller, call_id, body)).contract()
+
+
+async def record_payment_answer(
+    session: AsyncSession, caller: ServiceCaller, call_id: str, body: PaymentCreate
+) -> SharesAnswer[CapitalCall]:
     row = await read_call(session, caller, call_id)
     await lock_fund(session, caller, row.fund_id)
     await session.refresh(row, with_for_update=True)  # read again under the fund's lock
@@ -290,7 +327,7 @@ async def record_payment(
             "status": row.status,
         },
     )
-    return await to_contract(session, caller, row)
+    return await to_answer(session, caller, row)
 
 
 async def list_calls(

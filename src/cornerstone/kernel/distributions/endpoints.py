@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage
 from cornerstone.kernel.auth import Caller
@@ -20,14 +20,14 @@ DistributionId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Distribution)
-async def create_distribution(body: DistributionCreate, money: Money) -> JSONResponse:
+async def create_distribution(body: DistributionCreate, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         body,
         status.HTTP_201_CREATED,
         "distribution",
-        lambda: service.create_distribution(session, caller, body),
-        lambda distribution_id: service.load_distribution(session, caller, distribution_id),
+        lambda: service.create_distribution_answer(session, caller, body),
+        lambda distribution_id: service.load_distribution_answer(session, caller, distribution_id),
     )
 
 
@@ -58,12 +58,12 @@ async def cancel_distribution(distribution_id: DistributionId, caller: Caller, s
 
 
 @router.post("/{distribution_id}/pay", response_model=Distribution)
-async def pay_distribution(distribution_id: DistributionId, money: Money) -> JSONResponse:
+async def pay_distribution(distribution_id: DistributionId, money: Money) -> Response:
     session, caller = money.session, money.caller
     return await money.once(
         None,
         status.HTTP_200_OK,
         "distribution",
-        lambda: service.pay_distribution(session, caller, distribution_id),
-        lambda stored_id: service.load_distribution(session, caller, stored_id),
+        lambda: service.pay_distribution_answer(session, caller, distribution_id),
+        lambda stored_id: service.load_distribution_answer(session, caller, stored_id),
     )

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
     Distribution,
-    DistributionAllocation,
     DistributionCreate,
     DistributionKind,
     DistributionMethod,
@@ -36,9 +35,10 @@ from cornerstone.kernel.distributions.waterfall import (
     waterfall_distribution,
 )
 from cornerstone.kernel.events.service import allocations_digest, append_event
-from cornerstone.kernel.funds.service import lock_fund, read_fund
+from cornerstone.kernel.funds.service import ROWS_AT_A_TIME, lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
+from cornerstone.kernel.money_operations import SharesAnswer, insert_shares
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
@@ -101,23 +101,29 @@ async def contributions_of(session: AsyncSession, caller: ServiceCaller, fund_id
         )
         .order_by(LedgerEntryRow.on, LedgerEntryRow.created_at, LedgerEntryRow.id)
     )
-    return [Contribution(investor_id=i, on=on, amount=a) for i, on, a in (await session.execute(statement)).all()]
+    result = await (await session.connection()).execute(statement)
+    return [
+        Contribution(investor_id, on, amount)
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, on, amount in rows
+    ]
 
 
-async def _allocations(
-    session: AsyncSession, caller: ServiceCaller, distribution_id: str
-) -> list[DistributionAllocation]:
+async def _allocations(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> list[dict[str, Any]]:
+    """The shares as ``DistributionAllocation`` fields, in investor order (plain rows: one per investor)."""
     statement = (
         select(DistributionAllocationRow.investor_id, DistributionAllocationRow.amount)
         .where(
-            DistributionAllocationRow.org_id == caller.org_id,
+            share_in_org(DistributionAllocationRow.org_id, caller.org_id),
             DistributionAllocationRow.distribution_id == distribution_id,
         )
         .order_by(DistributionAllocationRow.investor_id)
     )
+    result = await (await session.connection()).execute(statement)
     return [
-        DistributionAllocation(investor_id=investor_id, amount=amount)
-        for investor_id, amount in (await session.execute(statement)).all()
+        {"investor_id": investor_id, "amount": amount}
+        for rows in result.partitions(ROWS_AT_A_TIME)
+        for investor_id, amount in rows
     ]
 
 
@@ -143,22 +149,20 @@ async def prior_distributions(
         if row.id != excluding
     ]
     paid: dict[str, dict[str, int]] = {row.id: {} for row in rows}
-    shares = await session.execute(
+    shares = await (await session.connection()).execute(
         select(
             DistributionAllocationRow.distribution_id,
             DistributionAllocationRow.investor_id,
             DistributionAllocationRow.amount,
         )
-        .join(
-            DistributionRow,
-            (DistributionRow.id == DistributionAllocationRow.distribution_id)
-            & (DistributionRow.org_id == DistributionAllocationRow.org_id),
-        )
-        .where(*counted)
+        .select_from(DistributionRow)
+        .join(DistributionAllocationRow, DistributionAllocationRow.distribution_id == DistributionRow.id)
+        .where(*counted, share_in_org(DistributionAllocationRow.org_id, caller.org_id))
     )
-    for distribution_id, investor_id, amount in shares.all():
-        if distribution_id in paid:
-            paid[distribution_id][investor_id] = amount
+    for batch in shares.partitions(ROWS_AT_A_TIME):
+        for distribution_id, investor_id, amount in batch:
+            if distribution_id in paid:
+                paid[distribution_id][investor_id] = amount
     return [
         (row, PriorDistribution(on=row.date, lp_amounts=paid[row.id], gp_amount=row.carried_interest)) for row in rows
     ]
@@ -190,38 +194,50 @@ async def compute(
     return waterfall_distribution(terms_of(fund), contributions, [p for _, p in prior], amount, on)
 
 
-def _contract(row: DistributionRow, allocations: list[DistributionAllocation]) -> Distribution:
-    return Distribution(
-        id=row.id,
-        fund_id=row.fund_id,
-        amount=row.amount,
-        currency=row.currency,
-        date=row.date,
-        method=DistributionMethod(row.method),
-        kind=DistributionKind(row.kind),
-        status=DistributionStatus(row.status),
-        allocations=allocations,
-        carried_interest=row.carried_interest,
-        tiers=DistributionTiers(
+def _answer(row: DistributionRow, allocations: list[dict[str, Any]]) -> SharesAnswer[Distribution]:
+    """The distribution's answer; ``allocations`` as ``DistributionAllocation`` fields, in their order
+    (``investor_id``, ``amount``)."""
+    fields = {
+        "id": row.id,
+        "fund_id": row.fund_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "date": row.date,
+        "method": DistributionMethod(row.method),
+        "kind": DistributionKind(row.kind),
+        "status": DistributionStatus(row.status),
+        "carried_interest": row.carried_interest,
+        "tiers": DistributionTiers(
             return_of_capital=row.return_of_capital,
             preferred_return=row.preferred_return,
             catch_up=row.catch_up,
             split_lp=row.split_lp,
             split_gp=row.split_gp,
         ),
-        created_by=row.created_by,
-        approved_by=row.approved_by,
-        created_at=as_utc(row.created_at),
-        version=row.version,
-    )
+        "created_by": row.created_by,
+        "approved_by": row.approved_by,
+        "created_at": as_utc(row.created_at),
+        "version": row.version,
+    }
+    return SharesAnswer(Distribution, fields, allocations)
+
+
+async def to_answer(session: AsyncSession, caller: ServiceCaller, row: DistributionRow) -> SharesAnswer[Distribution]:
+    return _answer(row, await _allocations(session, caller, row.id))
 
 
 async def to_contract(session: AsyncSession, caller: ServiceCaller, row: DistributionRow) -> Distribution:
-    return _contract(row, await _allocations(session, caller, row.id))
+    return (await to_answer(session, caller, row)).contract()
+
+
+async def load_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, distribution_id: str
+) -> SharesAnswer[Distribution]:
+    return await to_answer(session, caller, await read_distribution(session, caller, distribution_id))
 
 
 async def load_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
-    return await to_contract(session, caller, await read_distribution(session, caller, distribution_id))
+    return (await load_distribution_answer(session, caller, distribution_id)).contract()
 
 
 async def read_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> DistributionRow:
@@ -235,6 +251,12 @@ async def read_distribution(session: AsyncSession, caller: ServiceCaller, distri
 
 
 async def create_distribution(session: AsyncSession, caller: ServiceCaller, body: DistributionCreate) -> Distribution:
+    return (await create_distribution_answer(session, caller, body)).contract()
+
+
+async def create_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, body: DistributionCreate
+) -> SharesAnswer[Distribution]:
     fund = await read_fund(session, caller, body.fund_id)
     await lock_fund(session, caller, fund.id)
     result = await compute(session, caller, fund, amount=body.amount, on=body.date, method=body.method)
@@ -257,18 +279,17 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
         updated_at=now,
         **result.tiers,
     )
-    allocations = [
-        DistributionAllocation(investor_id=investor, amount=amount)
-        for investor, amount in sorted(result.allocations.items())
-        if amount > 0
-    ]
+    allocated = [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
     session.add(row)
     await session.flush()
-    await session.execute(
-        insert(table_of(DistributionAllocationRow)),
-        [{"distribution_id": row.id, "org_id": caller.org_id, **share.model_dump()} for share in allocations],
+    distribution_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
+    await insert_shares(
+        session,
+        table_of(DistributionAllocationRow),
+        ("distribution_id", "investor_id", "org_id", "amount"),
+        [(distribution_id, investor, org_id, amount) for investor, amount in allocated],
     )
-    distribution = _contract(row, allocations)
+    distribution = _answer(row, [{"investor_id": investor, "amount": amount} for investor, amount in allocated])
     await append_event(
         session,
         caller,
@@ -282,16 +303,16 @@ async def create_distribution(session: AsyncSession, caller: ServiceCaller, body
             "method": row.method,
             "carried_interest": row.carried_interest,
             "tiers": result.tiers,
-            "investors": len(allocations),
-            "allocations_sha256": allocations_digest({a.investor_id: a.amount for a in allocations}),
+            "investors": len(allocated),
+            "allocations_sha256": allocations_digest(dict(allocated)),
         },
     )
     return distribution
 
 
-async def _transition(
+async def _move(
     session: AsyncSession, caller: ServiceCaller, row: DistributionRow, status: DistributionStatus, event: str
-) -> Distribution:
+) -> None:
     row.status = status.value
     row.version += 1
     row.updated_at = utcnow()
@@ -299,6 +320,12 @@ async def _transition(
     await append_event(
         session, caller, type=event, subject_type="distribution", subject_id=row.id, payload={"status": row.status}
     )
+
+
+async def _transition(
+    session: AsyncSession, caller: ServiceCaller, row: DistributionRow, status: DistributionStatus, event: str
+) -> Distribution:
+    await _move(session, caller, row, status, event)
     return await to_contract(session, caller, row)
 
 
@@ -314,7 +341,7 @@ async def approve_distribution(session: AsyncSession, caller: ServiceCaller, dis
     result = await compute(
         session, caller, fund, amount=row.amount, on=row.date, method=DistributionMethod(row.method), excluding=row.id
     )
-    stored = {a.investor_id: a.amount for a in await _allocations(session, caller, row.id)}
+    stored = {share["investor_id"]: share["amount"] for share in await _allocations(session, caller, row.id)}
     fresh = {investor: amount for investor, amount in result.allocations.items() if amount > 0}
     if fresh != stored or result.carried_interest != row.carried_interest:
         raise DistributionStale(
@@ -325,6 +352,12 @@ async def approve_distribution(session: AsyncSession, caller: ServiceCaller, dis
 
 
 async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:
+    return (await pay_distribution_answer(session, caller, distribution_id)).contract()
+
+
+async def pay_distribution_answer(
+    session: AsyncSession, caller: ServiceCaller, distribution_id: str
+) -> SharesAnswer[Distribution]:
     row = await read_distribution(session, caller, distribution_id)
     await lock_fund(session, caller, row.fund_id)
     await session.refresh(row, with_for_update=True)
@@ -338,9 +371,9 @@ async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distrib
                 "id": new_id(),
                 "org_id": caller.org_id,
                 "fund_id": row.fund_id,
-                "investor_id": share.investor_id,
+                "investor_id": share["investor_id"],
                 "kind": "distribution",
-                "amount": share.amount,
+                "amount": share["amount"],
                 "on": row.date,
                 "source_type": "distribution",
                 "source_id": row.id,
@@ -350,7 +383,8 @@ async def pay_distribution(session: AsyncSession, caller: ServiceCaller, distrib
             for share in await _allocations(session, caller, row.id)
         ],
     )
-    return await _transition(session, caller, row, DistributionStatus.PAID, "distribution.paid")
+    await _move(session, caller, row, DistributionStatus.PAID, "distribution.paid")
+    return await to_answer(session, caller, row)
 
 
 async def cancel_distribution(session: AsyncSession, caller: ServiceCaller, distribution_id: str) -> Distribution:

@@ -89,7 +89,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Literal
 
@@ -147,6 +147,8 @@ class Contribution:
     amount: int
 
     def __post_init__(self) -> None:
+        if type(self.on) is date and type(self.amount) is int and self.amount >= 0:
+            return  # the usual case, cheaply: a fund's history has one per investor and payment
         _require_date(self.on, "contribution date")
         _require_cents(self.amount, f"contribution of {self.investor_id!r}")
 
@@ -161,8 +163,10 @@ class PriorDistribution:
 
     def __post_init__(self) -> None:
         _require_date(self.on, "distribution date")
-        for investor_id, paid in self.lp_amounts.items():
-            _require_cents(paid, f"prior distribution to {investor_id!r}")
+        # One pass over the (thousands of) plain ints first; the detailed check names the first offender.
+        if not all(type(paid) is int and paid >= 0 for paid in self.lp_amounts.values()):
+            for investor_id, paid in self.lp_amounts.items():
+                _require_cents(paid, f"prior distribution to {investor_id!r}")
         _require_cents(self.gp_amount, "prior distribution to the GP")
 
 
@@ -190,18 +194,18 @@ def waterfall_distribution(
     _require_date(on, "distribution date")
     with localcontext(_PRECISION):
         fund = _replay(terms, contributions, prior, on)
-    accounts = fund.accounts
-    contributed = {investor_id: accounts[investor_id].contributed for investor_id in sorted(accounts)}
+    investors = sorted(fund.contributed)
+    contributed = {investor_id: fund.contributed[investor_id] for investor_id in investors}
     _require_capital(contributed, amount, on)
 
-    unreturned = {investor_id: accounts[investor_id].unreturned for investor_id in contributed}
+    unreturned = {investor_id: fund.unreturned[investor_id] for investor_id in investors}
     return_of_capital = min(amount, sum(unreturned.values()))
-    capital_paid = allocate(return_of_capital, unreturned, caps=unreturned)
+    capital_paid = _capped_split(return_of_capital, unreturned)
     left = amount - return_of_capital
 
-    owed = {investor_id: max(0, round_half_up(accounts[investor_id].pref)) for investor_id in contributed}
+    owed = {investor_id: _pref_owed(fund.pref[investor_id]) for investor_id in investors}
     preferred_return = min(left, sum(owed.values()))
-    pref_paid = allocate(preferred_return, owed, caps=owed)
+    pref_paid = _capped_split(preferred_return, owed)
     left -= preferred_return
 
     catch_up, catch_up_gp = _catch_up(terms, left, fund.lp_profit + preferred_return, fund.gp_received)
@@ -238,48 +242,40 @@ def pro_rata_distribution(contributions: Sequence[Contribution], amount: int, on
 
 
 @dataclass
-class _Account:
-    """One LP investor's replayed state: ``contributed`` C_i, ``unreturned`` K_i, ``pref`` P_i (cents)."""
-
-    contributed: int = 0
-    unreturned: int = 0
-    pref: Decimal = _ZERO
-    accrued_to: date | None = None
-
-
-@dataclass
 class _Fund:
-    accounts: dict[str, _Account] = field(default_factory=dict)
+    """The replayed state: per LP investor ``contributed`` C_i, ``unreturned`` K_i and ``pref`` P_i (cents),
+    keyed alike (the investors with a contribution dated on or before the distribution date)."""
+
+    contributed: dict[str, int] = field(default_factory=dict)
+    unreturned: dict[str, int] = field(default_factory=dict)
+    pref: dict[str, Decimal] = field(default_factory=dict)
     lp_profit: int = 0  # L before this distribution: pref paid and everything beyond capital and pref
     gp_received: int = 0  # G
 
 
+def _pref_owed(pref: Decimal) -> int:
+    """``max(0, round_half_up(pref))``: for a positive value, rounding half away from zero is rounding half up."""
+    return int(pref.to_integral_value(rounding=ROUND_HALF_UP)) if pref > 0 else 0
+
+
 class _PrefAccrual:
-    """Accrues an account's pref up to a date; the annual growth factor is computed once per day count."""
+    """Pref accrued on ``unreturned`` and ``pref`` over ``days``; the annual growth factor is computed once per
+    day count."""
 
     def __init__(self, terms: WaterfallTerms) -> None:
         self._rate = terms.pref_rate
         self._annual = terms.pref_compounding == "annual"
         self._growth: dict[int, Decimal] = {}
 
-    def accrue(self, account: _Account, to: date) -> None:
-        since, account.accrued_to = account.accrued_to, to
-        if since is None:
-            return
-        days = (to - since).days
+    def accrued(self, unreturned: int, pref: Decimal, days: int) -> Decimal:
         if days <= 0 or self._rate == 0:
-            return
+            return pref
         if self._annual:
-            account.pref += (account.unreturned + account.pref) * self._growth_over(days)
-        else:
-            account.pref += account.unreturned * self._rate * days / _DAYS_PER_YEAR
-
-    def _growth_over(self, days: int) -> Decimal:
-        growth = self._growth.get(days)
-        if growth is None:
-            growth = (1 + self._rate) ** (Decimal(days) / _DAYS_PER_YEAR) - 1
-            self._growth[days] = growth
-        return growth
+            growth = self._growth.get(days)
+            if growth is None:
+                growth = self._growth[days] = (1 + self._rate) ** (Decimal(days) / _DAYS_PER_YEAR) - 1
+            return pref + (unreturned + pref) * growth
+        return pref + unreturned * self._rate * days / _DAYS_PER_YEAR
 
 
 def _replay(
@@ -288,38 +284,90 @@ def _replay(
     prior: Sequence[PriorDistribution],
     on: date,
 ) -> _Fund:
-    """Every investor's K, P and C, and the fund's L and G, accrued to ``on`` (call in the local decimal context)."""
+    """Every investor's K, P and C, and the fund's L and G, accrued to ``on`` (call in the local decimal context).
+
+    Investors are independent of each other (L and G are sums), so each one's history is replayed on its own,
+    in date order, contributions before distributions on the same date, each kind in the order given; its state
+    stays in local variables meanwhile (a fund has thousands of investors, and every prior distribution paid
+    each of them).
+    """
     fund = _Fund()
     accrual = _PrefAccrual(terms)
-    events: list[tuple[date, int, int]] = [
-        (contribution.on, 0, index) for index, contribution in enumerate(contributions) if contribution.on <= on
-    ]
-    events += [(distribution.on, 1, index) for index, distribution in enumerate(prior) if distribution.on <= on]
-    events.sort()
-    for day, kind, index in events:
-        if kind == 0:
-            contribution = contributions[index]
-            account = fund.accounts.setdefault(contribution.investor_id, _Account())
-            accrual.accrue(account, day)
-            account.unreturned += contribution.amount
-            account.contributed += contribution.amount
-            continue
-        distribution = prior[index]
+    paid_in: dict[str, list[tuple[date, int]]] = {}
+    for contribution in contributions:
+        if contribution.on <= on:
+            paid_in.setdefault(contribution.investor_id, []).append((contribution.on, contribution.amount))
+    paid_out: dict[str, list[tuple[date, int]]] = {}
+    for distribution in sorted((p for p in prior if p.on <= on), key=_on):  # stable: the given order on a date
         fund.gp_received += distribution.gp_amount
+        day = distribution.on
         for investor_id, paid in distribution.lp_amounts.items():
-            existing = fund.accounts.get(investor_id)
-            if existing is None:
-                fund.lp_profit += paid
+            payments = paid_out.get(investor_id)
+            if payments is None:
+                paid_out[investor_id] = [(day, paid)]
+            else:
+                payments.append((day, paid))
+
+    accrued = accrual.accrued
+    lp_profit = 0
+    for investor_id, flows in paid_in.items():
+        if len(flows) > 1:
+            flows.sort(key=_first)  # stable: the given order on a date
+        count, next_flow = len(flows), 0
+        contributed = unreturned = 0
+        pref = _ZERO
+        accrued_to: date | None = None
+        for day, paid in paid_out.pop(investor_id, ()):
+            while next_flow < count and flows[next_flow][0] <= day:  # contributions first on the same date
+                flow_day, amount = flows[next_flow]
+                next_flow += 1
+                if accrued_to is not None:
+                    pref = accrued(unreturned, pref, (flow_day - accrued_to).days)
+                accrued_to = flow_day
+                unreturned += amount
+                contributed += amount
+            if accrued_to is None:  # paid before its first contribution: all LP profit
+                lp_profit += paid
                 continue
-            accrual.accrue(existing, day)
-            to_capital = min(paid, existing.unreturned)
-            existing.unreturned -= to_capital
-            beyond_capital = paid - to_capital
-            existing.pref -= min(beyond_capital, max(0, round_half_up(existing.pref)))
-            fund.lp_profit += beyond_capital
-    for account in fund.accounts.values():
-        accrual.accrue(account, on)
+            pref = accrued(unreturned, pref, (day - accrued_to).days)
+            accrued_to = day
+            if paid <= unreturned:  # all of it returns capital
+                unreturned -= paid
+                continue
+            beyond_capital = paid - unreturned
+            unreturned = 0
+            pref -= min(beyond_capital, _pref_owed(pref))
+            lp_profit += beyond_capital
+        for flow_day, amount in flows[next_flow:]:
+            if accrued_to is not None:
+                pref = accrued(unreturned, pref, (flow_day - accrued_to).days)
+            accrued_to = flow_day
+            unreturned += amount
+            contributed += amount
+        assert accrued_to is not None  # every investor here has a contribution
+        fund.contributed[investor_id] = contributed
+        fund.unreturned[investor_id] = unreturned
+        fund.pref[investor_id] = accrued(unreturned, pref, (on - accrued_to).days)
+    fund.lp_profit += lp_profit
+    # What was paid to investors with no contribution by ``on`` is all LP profit.
+    fund.lp_profit += sum(paid for payments in paid_out.values() for _, paid in payments)
     return fund
+
+
+def _on(distribution: PriorDistribution) -> date:
+    return distribution.on
+
+
+def _first(flow: tuple[date, int]) -> date:
+    return flow[0]
+
+
+def _capped_split(total: int, due: dict[str, int]) -> dict[str, int]:
+    """``allocate(total, due, caps=due)``: a tier shared by what each investor is due, capped at it. When the
+    tier pays everything due (``total == sum(due)``), that is exactly ``due`` itself, without the arithmetic."""
+    if total == sum(due.values()):
+        return dict(due)
+    return allocate(total, due, caps=due)
 
 
 def _catch_up(terms: WaterfallTerms, available: int, lp_profit: int, gp_received: int) -> tuple[int, int]:

@@ -11,8 +11,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, String, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from cornerstone.contracts.funds import (
     Commitment,
@@ -43,6 +46,41 @@ from cornerstone.kit.hashchain import lock_chain
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import NotFound
 from cornerstone.kit.service_auth import ServiceCaller
+
+ROWS_AT_A_TIME = 1_000
+"""How many result rows a per-investor read turns into row objects at a time: the rows are buffered anyway, and
+short-lived row objects never reach the garbage collector's oldest generation (whose full collections walk every
+object of the process) as a whole result of tens of thousands of them would."""
+
+
+class _NotAnIndexKey(FunctionElement[str]):
+    """A column as a plain value: ``+column`` on SQLite (which then does not look it up in an index), the
+    column itself elsewhere."""
+
+    type = String()
+    name = "not_an_index_key"
+    inherit_cache = True
+
+
+@compiles(_NotAnIndexKey)
+def _plain_column(element: _NotAnIndexKey, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_NotAnIndexKey, "sqlite")
+def _sqlite_plain_column(element: _NotAnIndexKey, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def share_in_org(column: Any, org_id: str) -> ColumnElement[bool]:
+    """The org check on a share row (``*_allocations.org_id``) read through its parent's primary key.
+
+    The share tables are indexed by ``(org_id, investor_id)`` for per-investor reads, and SQLite, without
+    statistics, prefers that index for ``org_id = ? AND call_id = ?``: it then walks every share of the org
+    (every call and distribution ever made, cancelled ones included) to find one parent's. Checked as a plain
+    value, the org stays part of the statement and the lookup goes through the parent's key.
+    """
+    return _NotAnIndexKey(column) == org_id
 
 
 class FundNotFound(NotFound):
@@ -240,29 +278,48 @@ async def list_commitments(
     return [_commitment(row, fund.currency) for row in rows], next_cursor
 
 
-async def committed_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
-    statement = (
-        select(CommitmentRow.investor_id, func.sum(CommitmentRow.amount))
-        .where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
-        .group_by(CommitmentRow.investor_id)
-    )
-    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}
+async def committed_and_called(
+    session: AsyncSession, caller: ServiceCaller, fund_id: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per investor with a commitment to the fund: what it committed, and what it has been asked for in calls
+    that are not cancelled (paid or not; 0 when nothing).
 
-
-async def called_by_investor(session: AsyncSession, caller: ServiceCaller, fund_id: str) -> dict[str, int]:
-    """What each investor has been asked for in calls that are not cancelled (paid or not)."""
-    statement = (
-        select(CapitalCallAllocationRow.investor_id, func.sum(CapitalCallAllocationRow.amount))
-        .join(
-            CapitalCallRow,
-            (CapitalCallRow.id == CapitalCallAllocationRow.call_id)
-            & (CapitalCallRow.org_id == CapitalCallAllocationRow.org_id),
+    One statement, one row per investor: both sums come from a ``UNION ALL`` grouped by investor (a third
+    column counts the commitment rows, so an investor with calls but no commitment is left out). Fetched at
+    once on the session's connection: plain rows, not the ORM's result layer.
+    """
+    commitments = select(
+        CommitmentRow.investor_id.label("investor_id"),
+        CommitmentRow.amount.label("committed"),
+        literal(0).label("called"),
+        literal(1).label("commitments"),
+    ).where(CommitmentRow.org_id == caller.org_id, CommitmentRow.fund_id == fund_id)
+    shares = (
+        select(
+            CapitalCallAllocationRow.investor_id,
+            literal(0),
+            CapitalCallAllocationRow.amount,
+            literal(0),
         )
+        .select_from(CapitalCallRow)
+        .join(CapitalCallAllocationRow, CapitalCallAllocationRow.call_id == CapitalCallRow.id)
         .where(
-            CapitalCallAllocationRow.org_id == caller.org_id,
+            CapitalCallRow.org_id == caller.org_id,
             CapitalCallRow.fund_id == fund_id,
             CapitalCallRow.status != "cancelled",
+            share_in_org(CapitalCallAllocationRow.org_id, caller.org_id),
         )
-        .group_by(CapitalCallAllocationRow.investor_id)
     )
-    return {investor_id: int(total) for investor_id, total in (await session.execute(statement)).all()}
+    both = union_all(commitments, shares).subquery()
+    statement = select(
+        both.c.investor_id, func.sum(both.c.committed), func.sum(both.c.called), func.sum(both.c.commitments)
+    ).group_by(both.c.investor_id)
+    committed: dict[str, int] = {}
+    called: dict[str, int] = {}
+    result = await (await session.connection()).execute(statement)
+    for rows in result.partitions(ROWS_AT_A_TIME):
+        for investor_id, committed_total, called_total, entries in rows:
+            if entries:
+                committed[investor_id] = int(committed_total)
+                called[investor_id] = int(called_total)
+    return committed, called
