@@ -31,7 +31,7 @@ from cornerstone.kernel.overrides.endpoints import router as overrides_router
 from cornerstone.kernel.parties.endpoints import router as parties_router
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
 from cornerstone.kit.logging import configure_logging
-from cornerstone.kit.service_app import new_service_app
+from cornerstone.kit.service_app import freeze_startup_objects, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,6 +58,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         )
         log.info("kernel_started", version=__version__)
         await warn_if_row_security_bypassed(app.state.database, log)
+        freeze_startup_objects()
         yield
         await app.state.database.dispose()
 
