@@ -6,6 +6,7 @@ import logging
 import sys
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -20,7 +21,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.dict_tracebacks,
+            # Tracebacks as data, without the frames' local variables: those hold request headers,
+            # bodies and keys, which must never reach a log line.
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             _add_service(service),
             structlog.processors.JSONRenderer(),
         ],
