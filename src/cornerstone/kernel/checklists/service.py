@@ -24,6 +24,7 @@ from cornerstone.contracts.checklists import (
 )
 from cornerstone.kernel.checklists.templates import template_for
 from cornerstone.kernel.deals import repository as deals
+from cornerstone.kernel.deals.state_machine import DEAL_TEAM
 from cornerstone.kernel.events.service import append_event
 from cornerstone.kernel.models import ArtifactRow, ChecklistItemRevisionRow, DealPartyRow, DealRow
 from cornerstone.kit.canonical import canonical_json
@@ -31,8 +32,6 @@ from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import Forbidden, NotFound, invalid_field
 from cornerstone.kit.service_auth import ServiceCaller
-
-DEAL_TEAM = frozenset({"admin", "gp", "analyst"})
 
 
 class ChecklistItemNotFound(NotFound):

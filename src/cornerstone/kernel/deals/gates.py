@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.deals import Stage
 from cornerstone.contracts.evidence import DEFAULT_IC_QUORUM, Decision, TruthClass
+from cornerstone.contracts.funds import CapitalCallStatus
 from cornerstone.kernel.checklists.service import items_at, open_required
 from cornerstone.kernel.deals.state_machine import GateContext, Vote
 from cornerstone.kernel.models import (
@@ -49,11 +50,11 @@ SCALAR_FIELDS = (
     "projected_irr",
     "projected_multiple",
 )
-SETTLED_CALL = ("funded", "cancelled")
+SETTLED_CALL = (CapitalCallStatus.FUNDED.value, CapitalCallStatus.CANCELLED.value)
 _CALL_STATUS_OF_EVENT = {
-    "capital_call.created": "draft",
-    "capital_call.issued": "issued",
-    "capital_call.cancelled": "cancelled",
+    "capital_call.created": CapitalCallStatus.DRAFT.value,
+    "capital_call.issued": CapitalCallStatus.ISSUED.value,
+    "capital_call.cancelled": CapitalCallStatus.CANCELLED.value,
 }
 
 

@@ -25,6 +25,7 @@ from cornerstone.contracts.evidence import Material, MaterialCreate, MaterialLis
 from cornerstone.kernel.artifacts.service import ArtifactNotFound, checked_artifact
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.deals import repository as deals
+from cornerstone.kernel.deals.state_machine import DEAL_TEAM
 from cornerstone.kernel.events.service import append_event
 from cornerstone.kernel.models import MaterialRevisionRow
 from cornerstone.kit.canonical import canonical_json
@@ -163,7 +164,7 @@ def _sha256(text: str) -> str:
 
 
 async def verify_material(session: AsyncSession, caller: ServiceCaller, material_id: str) -> Material:
-    if caller.actor_role not in {"admin", "gp", "analyst"}:
+    if caller.actor_role not in DEAL_TEAM:
         raise Forbidden("Only an admin, gp or analyst can verify a material.")
     latest = (
         await session.execute(
