@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cornerstone.bff.app import create_app
-from cornerstone.bff.authz.routes import declared_permission
+from cornerstone.bff.authz.routes import PAGE_TAG, declared_permission
 from tests.support import TEST_PASSWORD, create_deal, supply_material, transition
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
@@ -136,7 +136,8 @@ def bff_api_routes() -> tuple[ApiRoute, ...]:
     routes = []
     for context in contexts:
         original = getattr(context, "original_route", context)
-        if isinstance(original, APIRoute):
+        # The web UI's pages are clients of these routes, walked by tests/bff/test_pages_walk.py.
+        if isinstance(original, APIRoute) and PAGE_TAG not in (original.tags or ()):
             extra = original.openapi_extra or {}
             routes.append(
                 ApiRoute(

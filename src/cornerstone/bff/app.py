@@ -1,4 +1,4 @@
-"""The BFF's ASGI application: the public API under ``/api``."""
+"""The BFF's ASGI application: the public API under ``/api`` and the web UI's pages under ``/``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ from cornerstone.bff.parties.endpoints import router as parties_router
 from cornerstone.bff.portfolio.endpoints import router as portfolio_router
 from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddleware
 from cornerstone.bff.users.endpoints import router as users_router
+from cornerstone.bff.web.pages import DOCUMENT_UPLOAD_PAGE, include_pages
 from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
 from cornerstone.kit.cors import CORSMiddleware
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
@@ -71,6 +72,7 @@ def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[typ
        alone may be larger (its own limit) and streams through unbuffered.
     """
     allowed_origins = settings.allowed_origins()
+    upload_limit = max(settings.max_body_bytes, settings.artifact_max_bytes + MULTIPART_OVERHEAD)
     limiter = RateLimiter(
         store,
         per_minute=settings.rate_limit_per_minute,
@@ -90,11 +92,8 @@ def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[typ
             max_json_depth=settings.max_json_depth,
             max_json_keys=settings.max_json_keys,
             streamed_routes=[
-                StreamedBodyRoute(
-                    "POST",
-                    ARTIFACT_UPLOAD_PATH,
-                    max(settings.max_body_bytes, settings.artifact_max_bytes + MULTIPART_OVERHEAD),
-                )
+                StreamedBodyRoute(path=path, method="POST", max_bytes=upload_limit)
+                for path in (ARTIFACT_UPLOAD_PATH, DOCUMENT_UPLOAD_PAGE)
             ],
         ),
     ]
@@ -175,4 +174,6 @@ def create_app(
     app.include_router(checklists_router)
     app.include_router(evidence_pack_router)
     app.include_router(org_settings_router)
+    app.state.allowed_origins = settings.allowed_origins()
+    include_pages(app)
     return app

@@ -87,7 +87,9 @@ API_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with a form
+    # post, and the web UI's CSRF check needs the real origin; other sites still get nothing.
+    ("Referrer-Policy", "same-origin"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cache-Control", "no-store"),

@@ -1,4 +1,8 @@
-"""Pure ASGI middleware that writes exactly one audit record per mutating API request.
+"""Pure ASGI middleware that writes exactly one audit record per mutating request.
+
+A web UI form (a page path) is a client of the API: when it went on to make its change through
+the API, that request's record is the one record; a form refused before it reached the API
+(a CSRF failure, an expired session) gets a record of its own, under the page route's action.
 
 It runs inside the request-context layer (so the request id is known) and around the
 routes, so it sees every outcome: allowed, or refused with 401, 403, 404, 409, 422, 429.
@@ -20,6 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cornerstone.bff.audit.service import ANONYMOUS, NO_ORG, AuditEntry, append_record
+from cornerstone.bff.web.api import DELEGATED_STATE_KEY
 from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import current_request_id
 
@@ -64,7 +69,7 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in MUTATING_METHODS or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or scope["method"] not in MUTATING_METHODS:
             await self.app(scope, receive, send)
             return
         held: list[Message] = []
@@ -79,6 +84,12 @@ class AuditMiddleware:
             raise
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start else 500
+        state: dict[str, Any] = scope.get("state") or {}
+        if state.get(DELEGATED_STATE_KEY):
+            # A page's form that went on to the API: the API request's own record stands for it.
+            for message in held:
+                await send(message)
+            return
         body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
         content_type = Headers(raw=start["headers"]).get("content-type", "") if start else ""
         await self._record(scope, status=status, body=body if "json" in content_type else b"", error_code=None)
@@ -92,12 +103,13 @@ class AuditMiddleware:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
+        state: dict[str, Any] = scope.get("state") or {}
+        override: dict[str, Any] = state.get("audit") or {}
+        error_code = error_code or override.get("error_code")
         if error_code is None and status >= 400 and isinstance(parsed, dict):
             error_code = str(parsed.get("code")) if parsed.get("code") else None
         route = scope.get("route")
         extra = getattr(route, "openapi_extra", None) or {}
-        state: dict[str, Any] = scope.get("state") or {}
-        override: dict[str, Any] = state.get("audit") or {}
         principal = state.get("principal")
         path_params: dict[str, Any] = scope.get("path_params") or {}
         target_id = override.get("target_id") or next(

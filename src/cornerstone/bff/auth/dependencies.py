@@ -1,4 +1,5 @@
-"""Who is calling: ``CurrentUser`` from the bearer token, ``require(permission)`` for each route.
+"""Who is calling: ``CurrentUser`` from the bearer token (or the web UI's session cookie), and
+``require(permission)`` for each route.
 
 Tenancy comes from the authenticated user's org (looked up fresh on every request, so a
 deactivated user or a changed role takes effect at once), never from the request body.
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from cornerstone.bff.auth.tokens import InvalidToken, TokenKeys, decode_access_token
 from cornerstone.bff.authz.permissions import Permission, allows
+from cornerstone.bff.csrf import SESSION_COOKIE
 from cornerstone.bff.models import RevokedTokenRow, UserRow
 from cornerstone.kit.db import Database
 from cornerstone.kit.problems import Forbidden, Unauthorized
@@ -30,14 +32,23 @@ class Principal:
     investor_id: str | None
 
 
-async def current_user(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("A bearer token is required.")
+def presented_credential(request: Request) -> str | None:
+    """The bearer token, or else (no ``Authorization`` header at all) the web UI's session cookie,
+    which holds an access token of the same kind. Cookie-authenticated changes pass the CSRF layer
+    first (``bff.csrf``)."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+async def authenticate(request: Request, token: str) -> Principal:
+    """The principal a presented access token stands for, checked against the database on every
+    request (active user, current token version, not revoked); ``Unauthorized`` otherwise."""
     keys: TokenKeys = request.app.state.token_keys
     try:
-        claims = decode_access_token(keys, token.strip())
+        claims = decode_access_token(keys, token)
     except InvalidToken:
         raise Unauthorized("The access token is not valid.") from None
     if not claims.org_id:
@@ -62,6 +73,13 @@ async def current_user(request: Request) -> Principal:
     )
     request.state.principal = principal  # read by the audit layer
     return principal
+
+
+async def current_user(request: Request) -> Principal:
+    token = presented_credential(request)
+    if token is None:
+        raise Unauthorized("A bearer token is required.")
+    return await authenticate(request, token)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -1,4 +1,4 @@
-"""What each route of the BFF declares: its permission and, for writes, its audit action.
+"""What each API route of the BFF declares: its permission and, for writes, its audit action.
 
 Read from the app's router itself, so docs/RBAC.md and the route-walking tests cover
 every route the app really serves, including ones added later.
@@ -14,6 +14,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cornerstone.bff.audit.middleware import AUDIT_ACTION_KEY
+
+# The web UI's page routes carry this tag. They are clients of the API routes (which declare the
+# permissions); tests/bff/test_pages_walk.py walks them for their own rules (session, CSRF).
+PAGE_TAG = "ui"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,7 @@ def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
     declared = []
     for context in contexts:
         route = getattr(context, "original_route", context)
-        if not isinstance(route, APIRoute):
+        if not isinstance(route, APIRoute) or PAGE_TAG in (route.tags or ()):
             continue
         extra = route.openapi_extra or {}
         for method in sorted(context.methods - {"HEAD", "OPTIONS"}):

@@ -29,6 +29,7 @@ from cornerstone.bff.ratelimit.identity import (
     verified_caller,
 )
 from cornerstone.bff.ratelimit.policies import Decision, RateLimiter
+from cornerstone.bff.web.api import IN_PROCESS_SCOPE_KEY
 from cornerstone.kit.problems import AppError, app_error_response
 from cornerstone.kit.request_body import PayloadTooLarge
 from cornerstone.kit.route_lookup import annotate_route
@@ -52,7 +53,8 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope.get(IN_PROCESS_SCOPE_KEY):
+            # In-process: an API call a page made for its signed-in user, whose page request was counted.
             await self.app(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"] == LOGIN_PATH:

@@ -1,0 +1,78 @@
+"""Amounts as people read and type them: integer minor units <-> "$1,250,000.50".
+
+Rules (each tested to the cent):
+
+- A currency's minor unit is its ISO 4217 exponent: 2 unless listed in ``_EXPONENTS`` (0 for
+  the yen and its kind, 3 for the dinars). Only the code matters; no float is ever involved.
+- ``format_amount(125000050, "USD")`` -> ``"$1,250,000.50"``: the currency's symbol where it has
+  an unambiguous one (``$`` for USD, ``€``, ``£``, ``¥`` for JPY), else the code and a space
+  (``"CHF 1,250,000.50"``); thousands grouped by commas; exactly the exponent's decimals; a
+  negative amount leads with ``-``.
+- ``parse_amount("1,250,000.50", "USD")`` -> ``125000050``. Accepted: digits with optional comma
+  grouping (groups of three), an optional decimal point and at most the exponent's decimals,
+  surrounding spaces, an optional leading currency symbol or code. Refused (``AmountError``,
+  with a sentence for the form): more decimals than the currency has (never rounded: a typed
+  cent that would vanish is a typo to show, not to guess), a sign, letters, misplaced commas,
+  nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX"), 0),
+    **dict.fromkeys(("UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+_SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+_TYPED = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d*))?$|^\.(\d+)$")
+
+
+class AmountError(ValueError):
+    """Text that is not an amount of the currency; the message is a sentence for the person typing."""
+
+
+def exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def format_amount(minor_units: int, currency: str) -> str:
+    places = exponent(currency)
+    sign = "-" if minor_units < 0 else ""
+    whole, fraction = divmod(abs(minor_units), 10**places)
+    text = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
+    symbol = _SYMBOLS.get(currency.upper())
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{currency.upper()} {text}"
+
+
+def format_major(minor_units: int, currency: str) -> str:
+    """The amount as it would be typed back into a form: ``"1250000.50"`` (no symbol, no commas)."""
+    places = exponent(currency)
+    sign = "-" if minor_units < 0 else ""
+    whole, fraction = divmod(abs(minor_units), 10**places)
+    return f"{sign}{whole}" + (f".{fraction:0{places}d}" if places else "")
+
+
+def parse_amount(text: str, currency: str) -> int:
+    places = exponent(currency)
+    cleaned = text.strip()
+    code = currency.upper()
+    symbol = _SYMBOLS.get(code)
+    if cleaned.upper().startswith(code):
+        cleaned = cleaned[len(code) :].strip()
+    elif symbol and cleaned.startswith(symbol):
+        cleaned = cleaned[len(symbol) :].strip()
+    if not cleaned:
+        raise AmountError("Enter an amount.")
+    match = _TYPED.match(cleaned)
+    if match is None:
+        raise AmountError("Enter an amount in digits, like 1,250,000.50.")
+    decimals = match.group(1) if match.group(1) is not None else (match.group(2) or "")
+    if len(decimals) > places:
+        if places == 0:
+            raise AmountError(f"{code} amounts have no decimals.")
+        raise AmountError(f"{code} amounts have at most {places} decimals.")
+    value = Decimal(cleaned.replace(",", "") if not cleaned.startswith(".") else "0" + cleaned)
+    return int(value.scaleb(places))
