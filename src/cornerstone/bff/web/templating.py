@@ -103,10 +103,27 @@ def when(value: str | datetime | date | None) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Words people use for a few machine names; every other one is spelled out by ``label``.
+_WORDS = {
+    "ic_review": "IC review",
+    "loi": "LOI",
+    "psa": "PSA",
+    "gp": "GP",
+    "lp": "LP",
+    "mixed_use": "Mixed use",
+    "noi": "NOI",
+    "irr": "IRR",
+    "nav": "NAV",
+}
+
+
 def label(value: str | None) -> str:
-    """A machine name as words: ``due_diligence`` -> ``Due diligence``."""
+    """A machine name as words: ``due_diligence`` -> ``Due diligence``, ``ic_review`` -> ``IC review``,
+    ``gp`` -> ``GP``. Stage names in buttons use it too: **Move to Due diligence**."""
     if not value:
         return "—"
+    if str(value) in _WORDS:
+        return _WORDS[str(value)]
     text = str(value).replace("_", " ")
     return text[:1].upper() + text[1:]
 
