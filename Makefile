@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs install clean
+.PHONY: run test lint docs install clean screenshots
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/cornerstone docs
+
+# The README's screenshots, taken by the browser tests on the demo data (never edited by hand).
+screenshots: $(STAMP)
+	CORNERSTONE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e -q -p no:randomly
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
