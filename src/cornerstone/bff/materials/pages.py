@@ -1,7 +1,150 @@
-"""The materials forms of the web UI's deal page (planned: routes are added here)."""
+"""The deal page's Materials forms: add a material (or the next revision of one) and verify an
+AI-extracted one. Each is a client of the API's materials routes, so the truth-class rules (DOC
+needs a stored document, AI comes only from the AI module) are the API's own.
+
+Also the few helpers every evidence section's forms share: a form refused before it reaches the
+API is shown the same way as one the API refused, inside its own section of the deal page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from cornerstone.bff.audit.middleware import audited
+from cornerstone.bff.web.api import ApiAnswer, ApiProblem
+from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
+from cornerstone.bff.web.templating import redirect
+from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
+
+ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+# The select's choice that means "the type written in the text field".
+OTHER_TYPE = "__other"
+TRUTH_CLASSES = ("DOC", "HUMAN")
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def form_problem(
+    detail: str,
+    *,
+    title: str = "Check the form",
+    status: int = 422,
+    code: str = "VALIDATION_ERROR",
+    errors: Mapping[str, str] | None = None,
+) -> ApiProblem:
+    """A problem found by the page before calling the API, in the API's own shape (so the page
+    shows it exactly as it shows the API's), carrying this request's id."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": current_request_id() or "",
+        "errors": [{"field": f"body.{name}", "message": message} for name, message in (errors or {}).items()],
+    }
+    headers = Headers({REQUEST_ID_HEADER: current_request_id() or ""})
+    return ApiProblem(ApiAnswer(status, headers, json.dumps(body).encode()))
+
+
+async def show_problem(
+    request: Request,
+    session: Session,
+    deal_id: str,
+    problem: ApiProblem,
+    section: str,
+    form_values: Mapping[str, Any] | None = None,
+) -> Response:
+    """The deal page again, with ``problem`` shown in ``section`` and the form as it was sent;
+    the page's status is the problem's (a 503 stays a 503)."""
+    from cornerstone.bff.deals.pages import render_deal_page
+
+    return await render_deal_page(
+        request,
+        session,
+        deal_id,
+        problem=problem,
+        problem_section=section,
+        status_code=problem.status,
+        form_values=dict(form_values or {}),
+    )
+
+
+def material_type_of(choice: str, other: str) -> str:
+    """The material type the form names: the select's choice, or the text written under "Other"
+    as a machine name (``Environmental report`` -> ``environmental_report``)."""
+    if choice and choice != OTHER_TYPE:
+        return choice.strip()
+    return re.sub(r"[\s-]+", "_", other.strip().lower())
+
+
+def note_data(details: str) -> dict[str, str]:
+    text = details.strip()
+    return {"note": text} if text else {}
+
+
+@router.post("/deals/{deal_id}/materials", dependencies=[CsrfChecked], openapi_extra=audited("deal.material", "deal"))
+async def add_material(
+    request: Request,
+    session: PageUser,
+    deal_id: ObjectId,
+    material_type: Annotated[str, Form(max_length=64)] = "",
+    other_type: Annotated[str, Form(max_length=64)] = "",
+    truth_class: Annotated[str, Form(max_length=8)] = "",
+    artifact_id: Annotated[str, Form(max_length=64)] = "",
+    details: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    """Add a material (a revision, if the deal has one of that type) from the Materials form."""
+    values = {
+        "material_type": material_type,
+        "other_type": other_type,
+        "truth_class": truth_class,
+        "artifact_id": artifact_id,
+        "details": details,
+    }
+    kind = material_type_of(material_type, other_type)
+    errors: dict[str, str] = {}
+    if not kind:
+        errors["other_type" if material_type == OTHER_TYPE else "material_type"] = "Choose or write a material type."
+    elif not _TYPE_NAME.match(kind):
+        errors["other_type" if material_type == OTHER_TYPE else "material_type"] = (
+            "Use letters, digits and spaces only, starting with a letter (e.g. environmental report)."
+        )
+    if truth_class not in TRUTH_CLASSES:
+        errors["truth_class"] = "Choose DOC (backed by a document) or HUMAN (attested by you)."
+    elif truth_class == "DOC" and not artifact_id:
+        errors["artifact_id"] = "A DOC material needs a document: upload it under Documents, then choose it here."
+    if errors:
+        problem = form_problem("The material was not added.", errors=errors)
+        return await show_problem(request, session, deal_id, problem, "materials", values)
+    body: dict[str, Any] = {"type": kind, "truth_class": truth_class, "data": note_data(details)}
+    if artifact_id:
+        body["artifact_id"] = artifact_id
+    try:
+        await session.api.send("POST", f"/api/deals/{deal_id}/materials", json=body)
+    except ApiProblem as problem:
+        return await show_problem(request, session, deal_id, problem, "materials", values)
+    return redirect(f"/deals/{deal_id}?notice=material_added#materials")
+
+
+@router.post(
+    "/deals/{deal_id}/materials/{material_id}/verify",
+    dependencies=[CsrfChecked],
+    openapi_extra=audited("material.verify", "material"),
+)
+async def verify_material(request: Request, session: PageUser, deal_id: ObjectId, material_id: ObjectId) -> Response:
+    """Promote an AI-extracted material to HUMAN: the signed-in user vouches for it."""
+    try:
+        await session.api.send("POST", f"/api/materials/{material_id}/verify")
+    except ApiProblem as problem:
+        return await show_problem(request, session, deal_id, problem, "materials")
+    return redirect(f"/deals/{deal_id}?notice=material_verified#materials")

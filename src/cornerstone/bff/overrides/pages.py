@@ -1,7 +1,46 @@
-"""The overrides forms of the web UI's deal page (planned: routes are added here)."""
+"""The deal page's Overrides form (admin): a written attestation that lets one outgoing edge's
+gate be passed once, in the current stage visit. A client of the API's overrides route."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from cornerstone.bff.audit.middleware import audited
+from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
+from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.session import CsrfChecked, PageUser
+from cornerstone.bff.web.templating import redirect
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
+
+ATTESTATION_MIN = 20
+
+
+@router.post("/deals/{deal_id}/overrides", dependencies=[CsrfChecked], openapi_extra=audited("deal.override", "deal"))
+async def record_override(
+    request: Request,
+    session: PageUser,
+    deal_id: ObjectId,
+    to: Annotated[str, Form(max_length=32)] = "",
+    attestation: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Record an override of the chosen edge's gate from the Overrides section's form."""
+    values = {"to": to, "attestation": attestation}
+    errors: dict[str, str] = {}
+    if not to:
+        errors["to"] = "Choose the move whose gate is overridden."
+    if len(attestation.strip()) < ATTESTATION_MIN:
+        errors["attestation"] = f"Write at least {ATTESTATION_MIN} characters: why the gate may be passed."
+    if errors:
+        problem = form_problem("The override was not recorded.", errors=errors)
+        return await show_problem(request, session, deal_id, problem, "overrides", values)
+    try:
+        await session.api.send(
+            "POST", f"/api/deals/{deal_id}/overrides", json={"to": to, "attestation": attestation.strip()}
+        )
+    except ApiProblem as problem:
+        return await show_problem(request, session, deal_id, problem, "overrides", values)
+    return redirect(f"/deals/{deal_id}?notice=override_recorded#overrides")

@@ -140,6 +140,16 @@ environment.filters.update(money=money, major=major, ratio=ratio, percent=percen
 environment.globals.update(version=__version__, allows=allows, Permission=Permission)
 
 
+def today() -> str:
+    """Today's date in UTC as ``YYYY-MM-DD``: what a due date (an API ``date``) is compared with."""
+    from datetime import UTC
+
+    return datetime.now(UTC).date().isoformat()
+
+
+environment.globals["today"] = today
+
+
 def render(
     request: Request,
     template: str,
