@@ -137,6 +137,25 @@ def test_a_user_has_a_per_minute_budget_counted_down_in_the_ratelimit_fields(lim
     assert rows[0]["actor_id"] is not None
 
 
+def test_a_web_page_spends_one_unit_of_its_users_budget_whatever_it_reads(limited: Stack) -> None:
+    """A deal page makes eight API reads in process; the user pays for the page, once."""
+    org = _org(limited)
+    _, token = _user(org, "gp")
+    with org.stack.client(token, source_address=org.source_address) as gp:
+        deal = gp.post("/api/deals", json={"name": "Budget Tower", "asset_class": "office"}).json()
+    with httpx.Client(
+        base_url=limited.bff.url,
+        cookies={"cs_session": token},
+        headers={"Accept": "text/html"},
+        transport=httpx.HTTPTransport(local_address=org.source_address),
+        timeout=30,
+    ) as browser:
+        first, second = (browser.get(f"/deals/{deal['id']}") for _ in range(2))
+    assert (first.status_code, second.status_code) == (200, 200), first.text[:500]
+    assert budget(first).remaining - budget(second).remaining == 1
+    assert budget(second).remaining == PER_MINUTE - 3  # the create, and two pages
+
+
 def test_users_do_not_share_a_budget_even_from_one_address(limited: Stack) -> None:
     org = _org(limited)
     _email, analyst_token = _user(org)
