@@ -191,6 +191,7 @@ async def pipeline(
     deals = _sorted(deals, sort)
     shown_stages = [Stage(stage)] if stage else list(STAGES)
     columns = [Column(s.value, [deal for deal in deals if deal["stage"] == s.value]) for s in shown_stages]
+    everything = Column("all", deals)
     filters = {"q": query, "stage": stage, "asset_class": asset_class, "sort": sort}
     kept = {k: v for k, v in filters.items() if v and not (k == "sort" and v == "updated")}
     return render(
@@ -199,6 +200,7 @@ async def pipeline(
         {
             "deals": deals,
             "columns": columns,
+            "all_totals": everything.totals,
             "filters": filters,
             "view": view,
             "capped": capped,
@@ -354,14 +356,20 @@ def _derived(deal: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
+def _typed(amount: int, currency: str) -> str:
+    """An amount as a person types it back: ``1,250,000.50`` (grouped, no symbol)."""
+    whole, _, fraction = format_major(amount, currency).partition(".")
+    return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+
+
 def _edit_values(deal: Mapping[str, Any]) -> dict[str, str]:
     """The edit form's fields as the deal has them (amounts as a person would type them)."""
     currency = str(deal.get("currency") or "USD")
     values: dict[str, str] = {"name": str(deal["name"]), "asset_class": str(deal["asset_class"])}
     for name in DEAL_MONEY_FIELDS:
-        values[name] = format_major(int(deal[name]), currency) if deal.get(name) is not None else ""
+        values[name] = _typed(int(deal[name]), currency) if deal.get(name) is not None else ""
     for name in COUNT_LABELS:
-        values[name] = str(deal[name]) if deal.get(name) is not None else ""
+        values[name] = f"{int(deal[name]):,}" if deal.get(name) is not None else ""
     address = deal.get("address") or {}
     for part in ADDRESS_PARTS:
         values[part] = str(address.get(part) or "")
@@ -416,7 +424,8 @@ def _next_steps(
                 "requirements": [
                     item["requirement"] for item in unmet if not (needs_reason and item.get("field") == "reason")
                 ],
-                "details": [item.get("detail") for item in blocking if item.get("detail")],
+                # The kernel's details name fields and types in backticks (`ic_memo`): shown as words.
+                "details": [str(item["detail"]).replace("`", "") for item in blocking if item.get("detail")],
                 "actions": _unique(actions),
                 "movable": bool(option.get("permitted")) and not blocking,
                 "needs_reason": needs_reason,
@@ -571,7 +580,7 @@ async def render_deal_page(
     ):
         history_after = None
     base = f"/api/deals/{deal_id}"
-    deal, transitions, approvals, materials, artifacts, checklist, parties, history = await session.api.get_many(
+    reads: list[tuple[str, Mapping[str, Any] | None]] = [
         (base, None),
         (f"{base}/transitions", None),
         (f"{base}/approvals", None),
@@ -580,9 +589,14 @@ async def render_deal_page(
         (f"{base}/checklist", None),
         (f"{base}/parties", None),
         (f"{base}/history", {"limit": HISTORY_PAGE, "cursor": history_after}),
+    ]
+    # Who is who: an admin may read the org's users, so the page can name them; others see roles.
+    if allows(Permission.USERS_READ, session.user.role):
+        reads.append(("/api/users", None))
+    deal, transitions, approvals, materials, artifacts, checklist, parties, history, *more = await session.api.get_many(
+        *reads
     )
-    # Only an admin may list the org's users; the evidence sections then name people by email.
-    users = await session.api.get("/api/users") if allows(Permission.USERS_READ, session.user.role) else None
+    users = more[0] if more else None
     values = dict(form_values or {})
     conflict = problem is not None and problem.code == "VERSION_CONFLICT" and problem_section == "overview"
     conflict_values: list[ConflictField] = []
@@ -818,6 +832,15 @@ async def withdraw(
 # --- snapshots -----------------------------------------------------------------------------------
 
 
+def _instant_text(value: str) -> str:
+    """A snapshot's instant to the second (and millisecond where it has one): ``2026-05-01 14:30:05 UTC``."""
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    text = instant.strftime("%Y-%m-%d %H:%M:%S")
+    if instant.microsecond:
+        text += f".{instant.microsecond // 1000:03d}"
+    return f"{text} UTC"
+
+
 def _local_value(instant: datetime) -> str:
     """An instant as a ``datetime-local`` field shows it (UTC, to the millisecond where it has one)."""
     text = instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
@@ -861,6 +884,7 @@ async def snapshot(
             "snapshot": snap,
             "problem": problem,
             "at": _local_value(instant) if instant else text,
+            "at_text": _instant_text(snap["at"]) if snap else "",
             "material_label": material_label,
         },
         user=session.user,
