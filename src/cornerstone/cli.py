@@ -304,6 +304,7 @@ def up(
         typer.echo(
             f"\nCornerstone is running: {public_url}  (API: {public_url}/api, schema: {public_url}/api/openapi.json)"
         )
+        typer.echo(f"Open {public_url} in a browser and sign in: an lp lands on the portfolio, others on the pipeline.")
         if password is not None:
             typer.echo("demo logins (password for all: " + password + "):")
             for email, role in DEMO_USERS:
