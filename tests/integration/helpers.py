@@ -196,6 +196,12 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "due_date": "2026-07-31",
         "purpose": "route walk",
     },
+    ("POST", "/api/capital-calls/preview"): {
+        "fund_id": NO_SUCH_ID,
+        "amount": 100_000,
+        "due_date": "2026-07-31",
+        "purpose": "route walk",
+    },
     ("POST", "/api/capital-calls/{call_id}/payments"): {
         "investor_id": NO_SUCH_ID,
         "amount": 100,

@@ -230,6 +230,20 @@ class CapitalCallPage(BaseModel):
     next_cursor: str | None
 
 
+class PreviewAllocation(BaseModel):
+    investor_id: str
+    amount: int
+
+
+class CapitalCallPreview(BaseModel):
+    """The shares a call would be allocated now (the body of ``CapitalCallCreate``); nothing is stored."""
+
+    fund_id: str
+    amount: int
+    currency: str
+    allocations: list[PreviewAllocation]
+
+
 class PaymentCreate(BaseModel):
     model_config = _STRICT
 

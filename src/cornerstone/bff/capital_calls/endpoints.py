@@ -8,12 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
 
-from cornerstone.bff.audit.middleware import audited, note_change
+from cornerstone.bff.audit.middleware import audited, note_audit, note_change
 from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.idempotency.dependencies import Idempotent
 from cornerstone.bff.kernel_client.dependencies import Kernel
-from cornerstone.contracts.funds import CapitalCall, CapitalCallCreate, CapitalCallPage, PaymentCreate
+from cornerstone.contracts.funds import (
+    CapitalCall,
+    CapitalCallCreate,
+    CapitalCallPage,
+    CapitalCallPreview,
+    PaymentCreate,
+)
 
 router = APIRouter(prefix="/api/capital-calls", tags=["capital calls"])
 
@@ -56,6 +62,19 @@ async def create_call(
         return call
 
     return await idem.run(status.HTTP_201_CREATED, action)
+
+
+@router.post(
+    "/preview",
+    response_model=CapitalCallPreview,
+    openapi_extra=audited("capital_call.preview", "fund"),
+)
+async def preview_call(body: CapitalCallCreate, request: Request, user: Writer, kernel: Kernel) -> Any:
+    """The shares a call with this body would be allocated now, by the same rule as creating it
+    (409 ``CALL_EXCEEDS_UNFUNDED`` too). Nothing is stored and no money moves, so no
+    ``Idempotency-Key`` is needed."""
+    note_audit(request, target_id=body.fund_id)
+    return await kernel.request("POST", "/capital-calls/preview", user, json=body.model_dump(mode="json"))
 
 
 @router.get("/{call_id}", response_model=CapitalCall)

@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
-from cornerstone.contracts.funds import CapitalCall, CapitalCallCreate, CapitalCallPage, PaymentCreate
+from cornerstone.contracts.funds import (
+    CapitalCall,
+    CapitalCallCreate,
+    CapitalCallPage,
+    CapitalCallPreview,
+    PaymentCreate,
+)
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.capital_calls import service
 from cornerstone.kernel.money_operations import Money
@@ -29,6 +35,11 @@ async def create_call(body: CapitalCallCreate, money: Money) -> Response:
         lambda: service.create_call_answer(session, caller, body),
         lambda call_id: service.load_call_answer(session, caller, call_id),
     )
+
+
+@router.post("/preview", response_model=CapitalCallPreview)
+async def preview_call(body: CapitalCallCreate, caller: Caller, session: ReadSession) -> CapitalCallPreview:
+    return await service.preview_call(session, caller, body)
 
 
 @router.get("", response_model=CapitalCallPage)

@@ -23,8 +23,10 @@ from cornerstone.contracts.funds import (
     CapitalCall,
     CapitalCallCreate,
     CapitalCallPage,
+    CapitalCallPreview,
     CapitalCallStatus,
     PaymentCreate,
+    PreviewAllocation,
 )
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
@@ -149,6 +151,46 @@ async def read_call(
     return row
 
 
+async def _check_deal(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> None:
+    if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
+        raise DealNotFound()
+
+
+async def _allocate(session: AsyncSession, caller: ServiceCaller, fund_id: str, amount: int) -> list[tuple[str, int]]:
+    """Each investor's share of a call of ``amount`` on the fund as it stands, by investor id (shares of 0 left
+    out); 409 ``CALL_EXCEEDS_UNFUNDED`` past everything uncalled. Creating a call and previewing one both ask
+    this, so a preview shows exactly the shares a call made next with the same body gets."""
+    committed, called = await committed_and_called(session, caller, fund_id)
+    uncalled = {investor: max(total - called[investor], 0) for investor, total in committed.items()}
+    available = sum(uncalled.values())
+    if amount > available:
+        raise CallExceedsUnfunded(
+            f"The call asks for {amount} but only {available} of the commitments is uncalled.",
+            extra={"uncalled": available},
+        )
+    # The caps only bind when some pro-rata share would pass what its investor has uncalled. When none does (the
+    # usual case), water-filling caps nobody and gives exactly the plain split: skip checking and sorting the caps.
+    weight = sum(committed.values())
+    capped = any(amount * total > uncalled[investor] * weight for investor, total in committed.items())
+    shares = allocate(amount, committed, caps=uncalled if capped else None)
+    return [(investor, share) for investor, share in sorted(shares.items()) if share > 0]
+
+
+async def preview_call(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> CapitalCallPreview:
+    """The shares a call with ``body`` would be allocated now, computed as ``create_call`` computes them;
+    nothing is written (no call, no share, no event, no ledger entry). The same refusals as creating it:
+    unknown fund or deal (404), more than is uncalled (409)."""
+    fund = await read_fund(session, caller, body.fund_id)
+    await _check_deal(session, caller, body)
+    allocated = await _allocate(session, caller, fund.id, body.amount)
+    return CapitalCallPreview(
+        fund_id=fund.id,
+        amount=body.amount,
+        currency=fund.currency,
+        allocations=[PreviewAllocation(investor_id=investor, amount=amount) for investor, amount in allocated],
+    )
+
+
 async def create_call(session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate) -> CapitalCall:
     return (await create_call_answer(session, caller, body)).contract()
 
@@ -157,22 +199,9 @@ async def create_call_answer(
     session: AsyncSession, caller: ServiceCaller, body: CapitalCallCreate
 ) -> SharesAnswer[CapitalCall]:
     fund = await read_fund(session, caller, body.fund_id)
-    if body.deal_id is not None and await deals.get_deal(session, caller, body.deal_id) is None:
-        raise DealNotFound()
+    await _check_deal(session, caller, body)
     await lock_fund(session, caller, fund.id)
-    committed, called = await committed_and_called(session, caller, fund.id)
-    uncalled = {investor: max(total - called[investor], 0) for investor, total in committed.items()}
-    available = sum(uncalled.values())
-    if body.amount > available:
-        raise CallExceedsUnfunded(
-            f"The call asks for {body.amount} but only {available} of the commitments is uncalled.",
-            extra={"uncalled": available},
-        )
-    # The caps only bind when some pro-rata share would pass what its investor has uncalled. When none does (the
-    # usual case), water-filling caps nobody and gives exactly the plain split: skip checking and sorting the caps.
-    weight = sum(committed.values())
-    capped = any(body.amount * total > uncalled[investor] * weight for investor, total in committed.items())
-    shares = allocate(body.amount, committed, caps=uncalled if capped else None)
+    allocated = await _allocate(session, caller, fund.id, body.amount)
     now = utcnow()
     row = CapitalCallRow(
         id=new_id(),
@@ -190,7 +219,6 @@ async def create_call_answer(
         created_at=now,
         updated_at=now,
     )
-    allocated = [(investor, amount) for investor, amount in sorted(shares.items()) if amount > 0]
     session.add(row)
     await session.flush()
     call_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
