@@ -191,11 +191,11 @@ def test_checklist_items_are_marked_done_and_waived_only_with_a_reason(
     page = deal_page(page_as("gp"), deal)
 
     item = checklist_item(page, ITEM_TITLE)
-    expect(item).to_contain_text("Open")
+    expect(item.get_by_text("Status: Open")).to_be_visible()
     item.get_by_label("Status").select_option("done")
     item.get_by_role("button", name="Update item").click()
     expect(page.get_by_role("status")).to_contain_text("checklist")
-    expect(checklist_item(page, ITEM_TITLE)).to_contain_text("Done")
+    expect(checklist_item(page, ITEM_TITLE).get_by_text("Status: Done")).to_be_visible()
 
     item = checklist_item(page, WAIVE_TITLE)
     item.get_by_label("Status").select_option("waived")
@@ -211,7 +211,7 @@ def test_checklist_items_are_marked_done_and_waived_only_with_a_reason(
     item.get_by_role("button", name="Update item").click()
     expect(page.get_by_role("status")).to_contain_text("checklist")
     item = checklist_item(page, WAIVE_TITLE)
-    expect(item).to_contain_text("Waived")
+    expect(item.get_by_text("Status: Waived")).to_be_visible()
     expect(item).to_contain_text("Seller's 2025 ALTA survey accepted by the lender.")
 
     with ui_stack.api("gp") as gp:
@@ -239,7 +239,7 @@ def test_an_item_past_its_due_date_says_overdue_until_it_is_done(
     item.get_by_label("Status").select_option("done")
     item.get_by_role("button", name="Update item").click()
     item = checklist_item(page, LATE_TITLE)
-    expect(item).to_contain_text("Done")
+    expect(item.get_by_text("Status: Done")).to_be_visible()
     expect(item.get_by_text("Overdue", exact=True)).to_have_count(0)
 
 
@@ -298,7 +298,7 @@ def test_an_admin_records_an_override_that_the_next_move_uses(ui_stack: UiStack,
     with ui_stack.api("admin") as admin:
         assert admin.get(f"/api/deals/{deal['id']}").json()["stage"] == "underwriting"
     row = section(page, "Overrides").get_by_role("row").filter(has_text="Intake to Underwriting")
-    expect(row).to_contain_text("Used")
+    expect(row.get_by_text("Used", exact=True)).to_be_visible()
 
     # The deal team sees the list; only an admin has the form.
     page = deal_page(page_as("gp"), deal)
