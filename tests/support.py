@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -383,6 +384,20 @@ def login(stack: Stack, email: str, password: str, *, source_address: str | None
         return str(response.json()["access_token"])
 
 
+T = TypeVar("T")
+
+
+def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, also where this thread already runs a loop (Playwright's sync API keeps one
+    running once a browser test has started): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def new_org(stack: Stack, name: str | None = None, *, source_address: str | None = None) -> Org:
     email = f"admin-{uuid.uuid4().hex[:10]}@example.test"
     # As `cornerstone org create` does it: on the migration URL (the tables' owner).
@@ -391,7 +406,7 @@ def new_org(stack: Stack, name: str | None = None, *, source_address: str | None
         bff_migration_database_url=stack.databases.bff_owner_url,
         data_dir=stack.databases.data_dir,
     )
-    created = asyncio.run(
+    created = _run_async(
         create_org_in(
             settings, name=name or f"org-{uuid.uuid4().hex[:6]}", admin_email=email, admin_password=TEST_PASSWORD
         )

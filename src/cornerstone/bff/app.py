@@ -26,6 +26,7 @@ from cornerstone.bff.capital_calls.endpoints import router as capital_calls_rout
 from cornerstone.bff.checklists.endpoints import router as checklists_router
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.csrf import CsrfMiddleware
+from cornerstone.bff.debug.endpoints import router as debug_router
 from cornerstone.bff.deals.endpoints import router as deals_router
 from cornerstone.bff.distributions.endpoints import router as distributions_router
 from cornerstone.bff.evidence_pack.endpoints import router as evidence_pack_router
@@ -174,6 +175,8 @@ def create_app(
     app.include_router(checklists_router)
     app.include_router(evidence_pack_router)
     app.include_router(org_settings_router)
+    app.include_router(debug_router)
+    app.state.rate_limit_store = store
     app.state.allowed_origins = settings.allowed_origins()
     include_pages(app)
     return app

@@ -64,6 +64,7 @@ class Permission(StrEnum):
     EVIDENCE_PACK_READ = "evidence-pack:read"
     ORG_SETTINGS_READ = "org-settings:read"
     ORG_SETTINGS_WRITE = "org-settings:write"
+    DEBUG_READ = "debug:read"
 
 
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
@@ -113,6 +114,8 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     Permission.EVIDENCE_PACK_READ: frozenset({Role.ADMIN, Role.GP, Role.AUDITOR}),
     Permission.ORG_SETTINGS_READ: FIRM,
     Permission.ORG_SETTINGS_WRITE: frozenset({Role.ADMIN}),
+    # How the running system is: its dependencies' reachability and latency (no org data).
+    Permission.DEBUG_READ: frozenset({Role.ADMIN}),
 }
 
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row in the role table"
