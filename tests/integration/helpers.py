@@ -213,6 +213,12 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "date": "2026-06-30",
         "method": "pro_rata",
     },
+    ("POST", "/api/distributions/preview"): {
+        "fund_id": NO_SUCH_ID,
+        "amount": 100_000,
+        "date": "2026-06-30",
+        "method": "pro_rata",
+    },
 }
 
 

@@ -318,6 +318,20 @@ class DistributionPage(BaseModel):
     next_cursor: str | None
 
 
+class DistributionPreview(BaseModel):
+    """What creating a distribution with the same body would compute now; nothing is stored."""
+
+    fund_id: str
+    amount: int
+    currency: str
+    date: date
+    method: DistributionMethod
+    kind: DistributionKind
+    allocations: list[DistributionAllocation]
+    carried_interest: int
+    tiers: DistributionTiers
+
+
 class LedgerEntryKind(StrEnum):
     CONTRIBUTION = "contribution"
     DISTRIBUTION = "distribution"

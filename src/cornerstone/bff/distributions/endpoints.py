@@ -13,7 +13,7 @@ from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.idempotency.dependencies import Idempotent
 from cornerstone.bff.kernel_client.dependencies import Kernel
-from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage
+from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage, DistributionPreview
 
 router = APIRouter(prefix="/api/distributions", tags=["distributions"])
 
@@ -56,6 +56,18 @@ async def create_distribution(
         return distribution
 
     return await idem.run(status.HTTP_201_CREATED, action)
+
+
+@router.post(
+    "/preview",
+    response_model=DistributionPreview,
+    openapi_extra=audited("distribution.preview", "distribution"),
+)
+async def preview_distribution(body: DistributionCreate, user: Writer, kernel: Kernel) -> Any:
+    """What creating a distribution with this body would compute now — the same allocations,
+    ``carried_interest`` and ``tiers``, and the same refusals — storing nothing (no
+    ``Idempotency-Key`` needed)."""
+    return await kernel.request("POST", "/distributions/preview", user, json=body.model_dump(mode="json"))
 
 
 @router.get("/{distribution_id}", response_model=Distribution)

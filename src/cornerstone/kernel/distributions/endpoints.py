@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
-from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage
+from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage, DistributionPreview
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.distributions import service
 from cornerstone.kernel.money_operations import Money
@@ -29,6 +29,12 @@ async def create_distribution(body: DistributionCreate, money: Money) -> Respons
         lambda: service.create_distribution_answer(session, caller, body),
         lambda distribution_id: service.load_distribution_answer(session, caller, distribution_id),
     )
+
+
+@router.post("/preview", response_model=DistributionPreview)
+async def preview_distribution(body: DistributionCreate, caller: Caller, session: ReadSession) -> DistributionPreview:
+    """What ``POST /distributions`` with this body would compute now; nothing is stored."""
+    return await service.preview_distribution(session, caller, body)
 
 
 @router.get("", response_model=DistributionPage)

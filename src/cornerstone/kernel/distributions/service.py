@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.funds import (
     Distribution,
+    DistributionAllocation,
     DistributionCreate,
     DistributionKind,
     DistributionMethod,
     DistributionPage,
+    DistributionPreview,
     DistributionStatus,
     DistributionTiers,
 )
@@ -250,6 +252,33 @@ async def read_distribution(session: AsyncSession, caller: ServiceCaller, distri
     return row
 
 
+def allocated_shares(result: DistributionResult) -> list[tuple[str, int]]:
+    """The investors' shares as a distribution records them: in investor order, none of zero."""
+    return [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
+
+
+async def preview_distribution(
+    session: AsyncSession, caller: ServiceCaller, body: DistributionCreate
+) -> DistributionPreview:
+    """The figures ``create_distribution`` would store for ``body`` now (the same ``compute`` and the
+    same refusals), storing nothing: no row, no event, no ledger entry."""
+    fund = await read_fund(session, caller, body.fund_id)
+    result = await compute(session, caller, fund, amount=body.amount, on=body.date, method=body.method)
+    return DistributionPreview(
+        fund_id=fund.id,
+        amount=body.amount,
+        currency=fund.currency,
+        date=body.date,
+        method=body.method,
+        kind=body.kind,
+        allocations=[
+            DistributionAllocation(investor_id=investor, amount=amount) for investor, amount in allocated_shares(result)
+        ],
+        carried_interest=result.carried_interest,
+        tiers=DistributionTiers(**result.tiers),
+    )
+
+
 async def create_distribution(session: AsyncSession, caller: ServiceCaller, body: DistributionCreate) -> Distribution:
     return (await create_distribution_answer(session, caller, body)).contract()
 
@@ -279,7 +308,7 @@ async def create_distribution_answer(
         updated_at=now,
         **result.tiers,
     )
-    allocated = [(investor, amount) for investor, amount in sorted(result.allocations.items()) if amount > 0]
+    allocated = allocated_shares(result)
     session.add(row)
     await session.flush()
     distribution_id, org_id = row.id, caller.org_id  # plain locals: an ORM attribute read per share adds up
