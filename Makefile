@@ -31,7 +31,7 @@ docs: $(STAMP)
 
 # The README's screenshots, taken by the browser tests on the demo data (never edited by hand).
 screenshots: $(STAMP)
-	CORNERSTONE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e -q -p no:randomly
+	CORNERSTONE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
