@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from cornerstone.kit.service_auth import mint_service_token
 from cornerstone.ops.demo_evidence import demo_document
 from tests.e2e.support import UiStack, assert_accessible
 from tests.support import Org, advance, create_deal
@@ -182,6 +184,45 @@ def test_human_and_doc_materials_are_added_from_the_form(ui_stack: UiStack, page
     assert stored["rent_roll"]["data"] == {"note": "Occupancy 94% as of 30 September; seller-certified."}
     assert stored["appraisal_report"]["truth_class"] == "DOC"
     assert stored["appraisal_report"]["artifact_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_an_ai_extracted_material_is_verified_by_a_person_and_then_counts(
+    ui_stack: UiStack, page_as: Callable[..., Page]
+) -> None:
+    deal = new_deal(ui_stack)
+    org = demo_org(ui_stack)
+    with ui_stack.api("analyst") as analyst:
+        analyst_id = analyst.get("/api/me").json()["id"]
+    # Setup as the AI module writes it (no client of the public API may claim AI): the module's
+    # own kernel credential, as tests/integration/test_deal_gates.py does.
+    token = mint_service_token(
+        ui_stack.stack.env["CORNERSTONE_SERVICE_KEY"],
+        org_id=org.org_id,
+        actor_id=analyst_id,
+        actor_role="analyst",
+        service="ai",
+    )
+    extracted = httpx.post(
+        f"{ui_stack.stack.kernel.url}/kernel/v1/orgs/{org.org_id}/deals/{deal['id']}/materials",
+        json={"type": "rent_roll", "truth_class": "AI", "data": {"occupancy": "91%"}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert extracted.status_code == 201, extracted.text
+
+    page = deal_page(page_as("analyst"), deal)
+    row = section(page, "Materials").get_by_role("row").filter(has_text="Rent roll")
+    expect(row).to_contain_text("AI")
+    expect(row).to_contain_text("Not verified")
+    row.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("status")).to_contain_text("verified")
+    row = section(page, "Materials").get_by_role("row").filter(has_text="Rent roll")
+    expect(row).to_contain_text("HUMAN")
+    expect(row).to_contain_text("analyst@demo.test (you)")
+    expect(row.get_by_role("button", name="Verify")).to_have_count(0)
+    with ui_stack.api("analyst") as analyst:
+        (material,) = analyst.get(f"/api/deals/{deal['id']}/materials").json()["items"]
+    assert (material["truth_class"], material["verified_by"], material["revision"]) == ("HUMAN", analyst_id, 2)
 
 
 def test_checklist_items_are_marked_done_and_waived_only_with_a_reason(
