@@ -274,3 +274,32 @@ def test_a_bad_amount_is_shown_next_to_amount_and_creates_nothing(
     gp.get_by_role("button", name="Preview distribution").click()
     expect(gp.get_by_label("Amount")).to_have_accessible_description(re.compile("greater than zero"))
     assert distributions_of(ui_stack, fund.id) == []
+
+
+def test_a_stale_draft_is_explained_and_can_be_cancelled(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
+    fund = funded_fund(ui_stack, "Stale")
+    with ui_stack.api("gp") as gp_api:
+        body = {"fund_id": fund.id, "amount": 50_000_00, "date": "2026-06-30", "method": "pro_rata"}
+        draft = _ok(gp_api.post("/api/distributions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}))
+        # A new contribution before the distribution's date changes the basis it was computed on.
+        call_body = {"fund_id": fund.id, "amount": 100_000_00, "due_date": "2026-03-01", "purpose": "capex"}
+        call = _ok(gp_api.post("/api/capital-calls", json=call_body, headers={"Idempotency-Key": uuid.uuid4().hex}))
+        _ok(gp_api.post(f"/api/capital-calls/{call['id']}/issue"))
+        share = call["allocations"][0]
+        payment = {"investor_id": share["investor_id"], "amount": share["amount"], "received_at": "2026-03-01"}
+        _ok(
+            gp_api.post(
+                f"/api/capital-calls/{call['id']}/payments",
+                json=payment,
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+        )
+    admin = page_as("admin")
+    admin.goto(f"/distributions/{draft['id']}")
+    admin.get_by_role("button", name="Approve").click()
+    expect(admin.get_by_role("alert")).to_contain_text("outdated basis")
+    expect(admin.get_by_text("Cancel this distribution and create it again")).to_be_visible()
+    admin.get_by_role("button", name="Cancel distribution").click()
+    expect(admin.get_by_role("status")).to_contain_text("Distribution cancelled")
+    expect(admin.get_by_text("Status: Cancelled")).to_be_visible()
+    expect(admin.get_by_role("button", name="Approve")).to_have_count(0)
