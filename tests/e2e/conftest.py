@@ -58,8 +58,10 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[Playwright]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it is up,
+    which would break every later test that runs a loop of its own (``asyncio.run``)."""
     _require_chromium()
     with sync_playwright() as playwright:
         yield playwright
@@ -137,9 +139,12 @@ def snap(screenshot_dir: Path | None) -> Callable[[Page, str], None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.e2e)
+    """Mark the browser tests and run them last: the rest of the suite gives faster feedback."""
+    browser_tests = [item for item in items if "tests/e2e/" in str(item.fspath).replace(os.sep, "/")]
+    for item in browser_tests:
+        item.add_marker(pytest.mark.e2e)
+    others = [item for item in items if item not in set(browser_tests)]
+    items[:] = others + browser_tests
 
 
 def pytest_configure(config: pytest.Config) -> None:
