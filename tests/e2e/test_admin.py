@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 from tests.e2e.support import UiStack, assert_accessible, request_id_in_footer
-from tests.support import TEST_PASSWORD, new_org
+from tests.support import TEST_PASSWORD, append_only_lifted, new_org, sync_engine
 
 STRONG_PASSWORD = "a-long-and-unusual-passphrase-42"
 
@@ -48,12 +49,18 @@ def test_admin_creates_a_user_changes_their_role_and_deactivating_them_ends_thei
     admin = page_as("admin")
     email = _email("newcomer")
     _create_user(admin, email, "analyst", STRONG_PASSWORD)
-    expect(admin).to_have_url(f"{ui_stack.url}/admin/users?notice=created")
+    expect(admin).to_have_url(f"{ui_stack.url}/admin/users?notice=created#main")
     expect(admin.get_by_role("status")).to_have_text("User created.")
     row = _user_row(admin, email)
     expect(row).to_contain_text("Analyst")
     expect(row).to_contain_text("Active")
 
+    # An LP user sees one investor's data: one without an investor is refused beside the role.
+    row.get_by_label(f"Role for {email}").select_option("lp")
+    row.get_by_role("button", name="Change role").click()
+    expect(_user_row(admin, email).get_by_role("alert")).to_contain_text("An LP user needs an investor")
+    expect(_user_row(admin, email)).to_contain_text("Analyst")
+    row = _user_row(admin, email)
     row.get_by_label(f"Role for {email}").select_option("gp")
     row.get_by_role("button", name="Change role").click()
     expect(admin.get_by_role("status")).to_contain_text("Role changed")
@@ -85,7 +92,7 @@ def test_a_taken_email_a_weak_password_and_an_lp_without_investor_are_named_next
     ui_stack: UiStack, page_as: Callable[..., Page]
 ) -> None:
     page = page_as("admin")
-    with page.expect_response(lambda r: r.url.endswith("/admin/users") and r.request.method == "POST") as posted:
+    with page.expect_response(lambda r: "/admin/users" in r.url and r.request.method == "POST") as posted:
         _create_user(page, "gp@demo.test", "analyst", STRONG_PASSWORD)
     assert posted.value.status == 409
     expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
@@ -93,7 +100,7 @@ def test_a_taken_email_a_weak_password_and_an_lp_without_investor_are_named_next
     expect(page.get_by_label("Email")).to_have_value("gp@demo.test")
 
     email = _email("weak")
-    with page.expect_response(lambda r: r.url.endswith("/admin/users") and r.request.method == "POST") as posted:
+    with page.expect_response(lambda r: "/admin/users" in r.url and r.request.method == "POST") as posted:
         _create_user(page, email, "analyst", "short")
     assert posted.value.status == 422
     expect(page.get_by_label("Password")).to_have_accessible_description(re.compile("at least 12 characters"))
@@ -116,7 +123,7 @@ def test_the_ic_quorum_is_raised_and_a_lower_value_is_refused_plainly(
     page = page_as(email=org.admin_email, password=TEST_PASSWORD)
     page.goto("/admin/settings")
     expect(page.get_by_role("heading", level=1)).to_have_text("Settings")
-    expect(page.get_by_text("only ever be raised")).to_be_visible()
+    expect(page.get_by_text("is only ever raised above the default")).to_be_visible()
     expect(page.get_by_label("IC quorum")).to_have_value("2")
     assert_accessible(page)
 
@@ -130,7 +137,9 @@ def test_the_ic_quorum_is_raised_and_a_lower_value_is_refused_plainly(
     with page.expect_response(lambda r: r.url.endswith("/admin/settings") and r.request.method == "POST") as posted:
         page.get_by_role("button", name="Save settings").click()
     assert posted.value.status == 422
-    expect(page.get_by_label("IC quorum")).to_have_accessible_description(re.compile(r"Refused: .*never below 2"))
+    expect(page.get_by_label("IC quorum")).to_have_accessible_description(
+        re.compile(r"Refused: the IC quorum is only ever raised, never below 2\.")
+    )
     expect(page.get_by_role("alert")).to_contain_text("nothing was saved")
     with org.client() as api:
         assert api.get("/api/org/settings").json() == {"ic_quorum": 3}
@@ -201,6 +210,33 @@ def test_the_csv_download_has_a_header_row_and_the_filtered_record_and_no_formul
     assert text.splitlines()[0].startswith("created_at,actor_id,actor_email,actor_role,action")
     assert [(r["request_id"], r["action"], r["status"]) for r in rows] == [(request_id, "user.create", "422")]
     assert rows[0]["user_agent"] == '\'=HYPERLINK("http://evil.example")'
+    answer = page.request.get(f"/admin/audit.csv?request_id={request_id}")
+    assert answer.headers["content-disposition"].startswith('attachment; filename="audit-trail-')
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_verify_chain_names_the_first_record_that_was_altered(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
+    # A fresh org's own trail, altered in the database as an attacker would: the demo org's stays intact.
+    org = new_org(ui_stack.stack)
+    with org.client() as api:
+        for _ in range(3):
+            api.post("/api/users", json={"email": _email("chain"), "role": "analyst"})
+    engine = sync_engine(ui_stack.stack.databases.bff_url)
+    try:
+        with engine.connect() as conn:
+            victim = conn.execute(
+                text("SELECT id FROM audit_records WHERE org_id = :org ORDER BY seq LIMIT 1 OFFSET 1"),
+                {"org": org.org_id},
+            ).scalar_one()
+        with append_only_lifted(engine, "audit_records") as conn:
+            conn.execute(text("UPDATE audit_records SET status = 299 WHERE id = :id"), {"id": victim})
+    finally:
+        engine.dispose()
+    page = page_as(email=org.admin_email, password=TEST_PASSWORD)
+    page.goto("/admin/audit")
+    page.get_by_role("button", name="Verify chain").click()
+    expect(page.get_by_role("alert")).to_contain_text(f"Chain broken at record {victim}")
+    expect(page.get_by_text("Chain verified")).to_have_count(0)
 
 
 def test_an_auditor_reads_the_audit_trail_but_not_the_users(page_as: Callable[..., Page]) -> None:

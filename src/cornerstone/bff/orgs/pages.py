@@ -70,15 +70,23 @@ async def save_settings(
         message = problem.for_field("ic_quorum")
         if message is not None:
             # The API's refusal, said plainly next to the field.
-            refusal = f"Refused: {sentence(message).lower()}. The IC quorum is never below {DEFAULT_IC_QUORUM}."
+            if _refused_as_too_low(problem):
+                refusal = f"Refused: the IC quorum is only ever raised, never below {DEFAULT_IC_QUORUM}."
+            else:
+                refusal = f"Refused: {sentence(message).rstrip('.')}."
             problem = form_problem(
-                {"ic_quorum": refusal},
-                "The API refused this value; nothing was saved.",
-                status=problem.status,
-                title="Not saved",
+                {"ic_quorum": refusal}, "The API refused this value; nothing was saved.", status=problem.status
             )
         return await _settings_page(request, session, problem=problem, typed=typed, status_code=problem.status)
     return redirect("/admin/settings?notice=saved")
+
+
+def _refused_as_too_low(problem: ApiProblem) -> bool:
+    errors = problem.body.get("errors")
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and str(e.get("field", "")).endswith("ic_quorum") and e.get("type") == "greater_than_equal"
+        for e in errors
+    )
 
 
 def _duration(seconds: float) -> str:

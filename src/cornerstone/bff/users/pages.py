@@ -161,7 +161,7 @@ async def create_user(
         if problem.status in (401, 403):
             raise
         return await _users_page(request, session, problem=_readable(problem), form=form, status_code=problem.status)
-    return redirect("/admin/users?notice=created")
+    return redirect("/admin/users?notice=created#main")  # not the form the post came from
 
 
 async def _update(request: Request, session: Session, user_id: str, change: dict[str, Any], notice: str) -> Response:
@@ -172,7 +172,7 @@ async def _update(request: Request, session: Session, user_id: str, change: dict
             raise
         readable = _readable(problem)
         return await _users_page(request, session, row_problem=(user_id, readable), status_code=problem.status)
-    return redirect(f"/admin/users?notice={notice}")
+    return redirect(f"/admin/users?notice={notice}#main")
 
 
 @router.post("/admin/users/{user_id}/role", dependencies=[CsrfChecked], openapi_extra=audited("user.update", "user"))
