@@ -26,8 +26,8 @@ from cornerstone.bff.capital_calls.endpoints import router as capital_calls_rout
 from cornerstone.bff.checklists.endpoints import router as checklists_router
 from cornerstone.bff.config import BffSettings
 from cornerstone.bff.csrf import CsrfMiddleware
-from cornerstone.bff.debug.endpoints import router as debug_router
 from cornerstone.bff.deals.endpoints import router as deals_router
+from cornerstone.bff.debug.endpoints import router as debug_router
 from cornerstone.bff.distributions.endpoints import router as distributions_router
 from cornerstone.bff.evidence_pack.endpoints import router as evidence_pack_router
 from cornerstone.bff.funds.endpoints import router as funds_router
