@@ -98,3 +98,41 @@ def test_a_wrong_password_through_the_form_is_401_with_the_form_again(org: Org) 
     assert refused.status_code == 401
     assert "Email or password is incorrect." in refused.text
     assert "cs_session" not in refused.headers.get("set-cookie", "")
+
+
+def test_static_files_are_cacheable_by_digest_and_spend_no_rate_limit(org: Org) -> None:
+    with _browser(org) as browser:
+        page = browser.get("/login")
+        stylesheet = re.search(r'href="(/static/app\.css\?v=[0-9a-f]{16})"', page.text)
+        assert stylesheet, page.text[:1000]
+        served = browser.get(stylesheet.group(1))
+    assert served.status_code == 200
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "ratelimit" not in served.headers  # not a request a person makes
+    assert "ratelimit" in page.headers
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_a_form_the_page_refuses_before_the_api_is_audited_with_why(org: Org) -> None:
+    request_id = f"ui-refused-{uuid.uuid4().hex}"
+    with _browser(org, cs_session=org.admin_token) as browser:
+        token = _csrf_from(browser.get("/deals/new"))
+        refused = browser.post(
+            "/deals/new",
+            data={"csrf_token": token, "name": "Typo Tower", "asset_class": "office", "purchase_price": "12.345"},
+            headers={"X-Request-ID": request_id},
+        )
+    assert refused.status_code == 422, refused.text[:1000]
+    with org.client() as admin:
+        records = admin.get("/api/audit", params={"request_id": request_id}).json()["items"]
+        assert admin.get("/api/deals", params={"q": "Typo Tower"}).json()["items"] == []
+    assert [(r["action"], r["status"], r["error_code"]) for r in records] == [("deal.create", 422, "VALIDATION_ERROR")]
+
+
+def test_a_body_too_large_for_a_page_is_the_error_page_for_a_browser(org: Org) -> None:
+    with _browser(org) as browser:
+        refused = browser.post("/login", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "text/plain"})
+    assert refused.status_code == 413
+    assert "text/html" in refused.headers["content-type"]
+    assert refused.headers["x-request-id"] in refused.text
+    assert "<h1>Too large</h1>" in refused.text

@@ -18,7 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from cornerstone.bff.authz.routes import PAGE_TAG
-from cornerstone.bff.web.session import check_csrf, page_session
+from cornerstone.bff.web.session import check_csrf, check_origin_before_body, page_session
 from tests.integration.helpers import built_bff_app
 from tests.support import Org
 
@@ -64,7 +64,10 @@ def test_the_ui_has_pages_and_none_of_them_is_under_api() -> None:
 
 
 def test_every_form_route_checks_the_csrf_proof() -> None:
-    unchecked = [(m, p) for m, p, r in PAGES if m != "GET" and check_csrf not in _dependency_calls(r)]
+    """``check_csrf``, or for a file upload ``check_origin_before_body`` (the token is checked after the
+    body is parsed: proved for every form by the refusal tests below)."""
+    checks = {check_csrf, check_origin_before_body}
+    unchecked = [(m, p) for m, p, r in PAGES if m != "GET" and not checks & _dependency_calls(r)]
     assert unchecked == []
 
 
@@ -88,9 +91,18 @@ def test_each_page_without_a_session_redirects_to_sign_in(org: Org) -> None:
             assert response.headers["location"].startswith("/login?next=")
 
 
-@pytest.mark.parametrize("with_session", [True, False])
-def test_each_form_without_the_csrf_proof_is_refused_and_audited(org: Org, with_session: bool) -> None:
-    """A form posted from another site (no token, a foreign origin) is a 403 page and changes nothing;
+@pytest.mark.parametrize(
+    ("with_session", "origin", "token"),
+    [
+        (True, "https://evil.example", "a-known-token"),  # another site, which somehow knows the token
+        (True, None, "a-guessed-token"),  # this site's origin, the wrong token
+        (False, "https://evil.example", "a-known-token"),
+    ],
+)
+def test_each_form_without_the_csrf_proof_is_refused_and_audited(
+    org: Org, with_session: bool, origin: str | None, token: str
+) -> None:
+    """A form posted without both proofs (our token, our origin) is a 403 page and changes nothing;
     the refusal leaves an audit record naming CSRF_FAILED."""
     cookies = {"cs_session": org.admin_token, "cs_csrf": "a-known-token"} if with_session else {}
     for method, path, _ in PAGES:
@@ -101,8 +113,13 @@ def test_each_form_without_the_csrf_proof_is_refused_and_audited(org: Org, with_
             response = browser.request(
                 method,
                 _url(path),
-                data={"csrf_token": "a-known-token"},
-                headers={"Origin": "https://evil.example", "Accept": "text/html", "X-Request-ID": request_id},
+                data={"csrf_token": token},
+                files={"file": ("a.txt", b"hello", "text/plain")} if "documents" in path else None,
+                headers={
+                    "Origin": origin or org.stack.bff.url,
+                    "Accept": "text/html",
+                    "X-Request-ID": request_id,
+                },
             )
         assert response.status_code == 403, (path, response.status_code, response.text[:500])
         assert "text/html" in response.headers["content-type"]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cornerstone.kit.amounts import AmountError, exponent, format_amount, format_major, parse_amount
+from cornerstone.kit.amounts import AmountError, example, exponent, format_amount, format_major, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,7 @@ def test_amounts_are_shown_with_their_currency_and_its_decimals(minor: int, curr
         ("1.234", "KWD", 1_234),
         ("€3", "EUR", 300),
         ("123456789012.34", "USD", 12_345_678_901_234),
+        ("123,456,789,012,345,678.99", "USD", 12_345_678_901_234_567_899),  # exact: no 28-digit rounding
     ],
 )
 def test_typed_amounts_are_read_exactly(typed: str, currency: str, minor: int) -> None:
@@ -64,6 +65,7 @@ def test_typed_amounts_are_read_exactly(typed: str, currency: str, minor: int) -
         ("1 000", "USD", "Enter an amount in digits, like 1,250,000.50."),
         ("١٢٣", "USD", "Enter an amount in digits, like 1,250,000.50."),
         ("£5", "USD", "Enter an amount in digits, like 1,250,000.50."),
+        ("9" * 19, "USD", "This amount is too large."),
     ],
 )
 def test_what_is_not_an_amount_is_refused_with_a_sentence_never_rounded(
@@ -72,6 +74,12 @@ def test_what_is_not_an_amount_is_refused_with_a_sentence_never_rounded(
     with pytest.raises(AmountError) as refused:
         parse_amount(typed, currency)
     assert str(refused.value) == message
+
+
+def test_a_forms_hint_shows_the_currencys_own_decimals() -> None:
+    assert (example("USD"), example("JPY"), example("KWD")) == ("1,250,000.50", "1,250,000", "1,250,000.500")
+    for currency in ("USD", "JPY", "KWD"):
+        parse_amount(example(currency), currency)  # the hint is itself a valid amount
 
 
 def test_exponents_follow_iso_4217() -> None:

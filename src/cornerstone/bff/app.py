@@ -42,7 +42,8 @@ from cornerstone.bff.parties.endpoints import router as parties_router
 from cornerstone.bff.portfolio.endpoints import router as portfolio_router
 from cornerstone.bff.ratelimit import CounterStore, RateLimiter, RateLimitMiddleware
 from cornerstone.bff.users.endpoints import router as users_router
-from cornerstone.bff.web.pages import DOCUMENT_UPLOAD_PAGE, include_pages
+from cornerstone.bff.web.errors import PageErrorsMiddleware
+from cornerstone.bff.web.pages import DOCUMENT_UPLOAD_PAGE, STATIC_PREFIX, include_pages
 from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
 from cornerstone.kit.cors import CORSMiddleware
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
@@ -155,6 +156,8 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         inner_middleware=perimeter_middleware(settings, store) if perimeter else [AuditMiddleware],
+        outer_middleware=[PageErrorsMiddleware],
+        cacheable_prefixes=(STATIC_PREFIX,),
     )
     app.include_router(health_router)
     app.include_router(auth_router)

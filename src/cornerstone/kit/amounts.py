@@ -13,13 +13,12 @@ Rules (each tested to the cent):
   surrounding spaces, an optional leading currency symbol or code. Refused (``AmountError``,
   with a sentence for the form): more decimals than the currency has (never rounded: a typed
   cent that would vanish is a typo to show, not to guess), a sign, letters, misplaced commas,
-  nothing at all.
+  more than 18 whole digits, nothing at all. The value is computed with integers only.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 _EXPONENTS: dict[str, int] = {
     **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX"), 0),
@@ -27,8 +26,18 @@ _EXPONENTS: dict[str, int] = {
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
 }
 _SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-# ASCII digits only (``\d`` would admit other scripts' digits, which Decimal then reads).
+# ASCII digits only (``\d`` would admit other scripts' digits).
 _TYPED = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]*))?$|^\.([0-9]+)$")
+
+
+# More whole digits than any amount the API accepts (10**15 minor units) could ever need.
+_MAX_DIGITS = 18
+
+
+def example(currency: str) -> str:
+    """How an amount of ``currency`` is typed, for a form's hint: ``1,250,000.50`` / ``1,250,000``."""
+    places = exponent(currency)
+    return "1,250,000" + ("." + "50".ljust(places, "0")[:places] if places else "")
 
 
 class AmountError(ValueError):
@@ -75,5 +84,9 @@ def parse_amount(text: str, currency: str) -> int:
         if places == 0:
             raise AmountError(f"{code} amounts have no decimals.")
         raise AmountError(f"{code} amounts have at most {places} decimals.")
-    value = Decimal(cleaned.replace(",", "") if not cleaned.startswith(".") else "0" + cleaned)
-    return int(value.scaleb(places))
+    whole = cleaned.split(".", 1)[0].replace(",", "") or "0"
+    if len(whole) > _MAX_DIGITS:
+        raise AmountError("This amount is too large.")
+    # Integer arithmetic only: nothing is rounded, however many digits were typed.
+    scale: int = 10**places
+    return int(whole) * scale + int(decimals.ljust(places, "0") or "0")

@@ -96,23 +96,39 @@ API_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers of API.md to every response, errors included, and drops ``Server``."""
+# Files whose URL carries a digest of their content (``/static/app.css?v=<digest>``): a browser may
+# keep them, so a page does not fetch its stylesheets and script again on every navigation.
+CACHEABLE = "public, max-age=31536000, immutable"
 
-    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]] = API_SECURITY_HEADERS) -> None:
+
+class SecurityHeadersMiddleware:
+    """Adds the headers of API.md to every response, errors included, and drops ``Server``.
+    Responses under ``cacheable_prefixes`` get ``CACHEABLE`` instead of ``no-store`` when they succeed."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: Iterable[tuple[str, str]] = API_SECURITY_HEADERS,
+        cacheable_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.headers = tuple(headers)
+        self.cacheable_prefixes = cacheable_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        cacheable = bool(self.cacheable_prefixes) and scope["path"].startswith(self.cacheable_prefixes)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers:
                     headers[name] = value
+                if cacheable and message["status"] == 200:
+                    headers["Cache-Control"] = CACHEABLE
                 for name in ("server", "x-powered-by"):
                     if name in headers:
                         del headers[name]

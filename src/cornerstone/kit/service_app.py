@@ -38,6 +38,8 @@ def new_service_app(
     openapi_url: str | None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     inner_middleware: Sequence[type[ASGIMiddleware] | Middleware] = (),
+    outer_middleware: Sequence[type[ASGIMiddleware]] = (),
+    cacheable_prefixes: tuple[str, ...] = (),
 ) -> FastAPI:
     """A FastAPI app with RFC 9457 errors, request ids, access logs and the security headers.
 
@@ -45,6 +47,9 @@ def new_service_app(
     then the request context, which catches the crash and renders the problem body; then
     ``inner_middleware`` in the order given (outermost first), which see the request id. An entry is
     a middleware class, or a ``starlette.middleware.Middleware`` for one that takes arguments.
+    ``outer_middleware`` sits between the security headers and the request context: it sees every
+    answer as the client will, the request context's own 500 included. Paths under
+    ``cacheable_prefixes`` (content-addressed static files) may be cached by browsers.
     """
     app = FastAPI(
         title=title,
@@ -61,7 +66,9 @@ def new_service_app(
         else:
             app.add_middleware(middleware)
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    for middleware in reversed(outer_middleware):
+        app.add_middleware(middleware)
+    app.add_middleware(SecurityHeadersMiddleware, cacheable_prefixes=cacheable_prefixes)
     return app
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Request, UploadFile
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
 from cornerstone.bff.web.api import ApiProblem, Upload
-from cornerstone.bff.web.session import CsrfChecked, PageUser
+from cornerstone.bff.web.session import OriginCheckedBeforeBody, PageUser, check_form_token
 from cornerstone.bff.web.templating import redirect
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
@@ -78,14 +77,17 @@ def plain_problem(problem: ApiProblem, filename: str, max_bytes: int) -> ApiProb
     return problem
 
 
-@router.post(DOCUMENT_UPLOAD_PAGE, dependencies=[CsrfChecked], openapi_extra=audited("artifact.upload", "artifact"))
-async def upload_document(
-    request: Request,
-    session: PageUser,
-    deal_id: ObjectId,
-    file: Annotated[UploadFile | None, File()] = None,
-) -> Response:
-    """Attach the chosen file to the deal (the Documents section's **Upload**)."""
+@router.post(
+    DOCUMENT_UPLOAD_PAGE, dependencies=[OriginCheckedBeforeBody], openapi_extra=audited("artifact.upload", "artifact")
+)
+async def upload_document(request: Request, session: PageUser, deal_id: ObjectId) -> Response:
+    """Attach the chosen file to the deal (the Documents section's **Upload**). The session and the
+    origin are checked before the body is read; the form's CSRF token once it is parsed."""
+    form = await request.form(max_files=1, max_fields=4)
+    token = form.get("csrf_token")
+    check_form_token(request, token if isinstance(token, str) else None)
+    chosen = form.get("file")
+    file = chosen if isinstance(chosen, UploadFile) else None
     max_bytes: int = request.app.state.artifact_max_bytes
     if file is None or not file.filename:
         problem = form_problem(

@@ -80,7 +80,8 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, hold)
         except Exception:
-            await self._record(scope, status=500, body=b"", error_code="INTERNAL_ERROR")
+            if not (scope.get("state") or {}).get(DELEGATED_STATE_KEY):
+                await self._record(scope, status=500, body=b"", error_code="INTERNAL_ERROR")
             raise
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start else 500

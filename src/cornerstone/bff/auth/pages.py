@@ -84,12 +84,13 @@ async def login(
         return response
     problem = ApiProblem(answer)
     if problem.status == 429:
-        message = "Too many sign-in attempts. Wait a minute and try again."
+        message, status = "Too many sign-in attempts. Wait a minute and try again.", 429
     elif problem.status in (401, 422):
-        message = "Email or password is incorrect."
+        message, status = "Email or password is incorrect.", 401
+    elif problem.status >= 500:
+        message, status = "Cornerstone cannot sign you in right now. Try again in a moment.", 503
     else:
-        message = problem.detail
-    status = problem.status if problem.status in (401, 429, 503) else 401
+        message, status = "This sign-in form could not be read. Reload the page and try again.", 400
     page = render(
         request,
         "auth/login.html",

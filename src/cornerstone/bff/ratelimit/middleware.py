@@ -34,7 +34,8 @@ from cornerstone.kit.problems import AppError, app_error_response
 from cornerstone.kit.request_body import PayloadTooLarge
 from cornerstone.kit.route_lookup import annotate_route
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/api/openapi.json"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/api/openapi.json", "/favicon.ico"})
+EXEMPT_PREFIX = "/static/"
 LOGIN_PATH = "/api/auth/token"
 # A sign-in body is an email (<= 254) and a password (<= 1024). One much larger is refused here
 # rather than skipped: padding must not hide the account from its failure budget.
@@ -53,8 +54,14 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope.get(IN_PROCESS_SCOPE_KEY):
+        if (
+            scope["type"] != "http"
+            or scope["path"] in EXEMPT_PATHS
+            or scope["path"].startswith(EXEMPT_PREFIX)
+            or scope.get(IN_PROCESS_SCOPE_KEY)
+        ):
             # In-process: an API call a page made for its signed-in user, whose page request was counted.
+            # Static files: the stylesheets and script every page loads are not requests a person makes.
             await self.app(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"] == LOGIN_PATH:

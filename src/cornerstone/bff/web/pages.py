@@ -25,6 +25,7 @@ from cornerstone.bff.users.pages import router as user_pages
 from cornerstone.bff.web.errors import install_page_handlers
 from cornerstone.bff.web.templating import STATIC
 
+STATIC_PREFIX = "/static/"
 # The one page route whose body is a file: it may be as large as an artifact (streamed through).
 DOCUMENT_UPLOAD_PAGE = "/deals/{deal_id}/documents"
 
@@ -50,5 +51,5 @@ PAGE_ROUTERS = (
 def include_pages(app: FastAPI) -> None:
     for router in PAGE_ROUTERS:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC), name="static")
     install_page_handlers(app)

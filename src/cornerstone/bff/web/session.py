@@ -113,19 +113,36 @@ def csrf_cookie_needed(request: Request) -> bool:
     return request.cookies.get(CSRF_COOKIE) != csrf_token(request)
 
 
-async def check_csrf(request: Request, csrf_token: Annotated[str, Form(max_length=256)] = "") -> None:
-    """Every unsafe page route depends on this: the form's token equals the ``cs_csrf`` cookie and
-    the post comes from this site (``Origin``, else ``Referer``)."""
+def check_form_token(request: Request, token: str | None) -> None:
+    """The form's ``csrf_token`` equals the ``cs_csrf`` cookie (``CsrfRefused`` otherwise)."""
     expected = request.cookies.get(CSRF_COOKIE, "")
-    if not csrf_token or not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+    if not token or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise CsrfRefused()
+
+
+async def check_origin(request: Request) -> None:
+    """The post comes from this site (``Origin``, else ``Referer``), or an allowed origin."""
     allowed: frozenset[str] = getattr(request.app.state, "allowed_origins", frozenset())
     if origin_refusal(request.scope, Headers(scope=request.scope), allowed) is not None:
         raise CsrfRefused()
 
 
+async def check_csrf(request: Request, csrf_token: Annotated[str, Form(max_length=256)] = "") -> None:
+    """Every unsafe page route depends on this (or, for an upload, on ``check_origin_before_body``):
+    the form's token equals the ``cs_csrf`` cookie and the post comes from this site."""
+    check_form_token(request, csrf_token)
+    await check_origin(request)
+
+
+async def check_origin_before_body(request: Request) -> None:
+    """For the one form that carries a file: the origin is checked before a byte of the body is read
+    (with the session, ``PageUser``), and the route checks the token with ``check_form_token`` once
+    it has parsed the form. A body as large as an artifact is never read for a stranger."""
+    await check_origin(request)
+
+
 CsrfChecked = Depends(check_csrf)
-check_csrf.csrf_checked = True  # type: ignore[attr-defined]  # read by the page-route walker
+OriginCheckedBeforeBody = Depends(check_origin_before_body)
 
 
 def set_session_cookies(request: Request, response: Response, access_token: str, max_age: int) -> None:

@@ -3,6 +3,7 @@ that show amounts, dates and ratios, and the navigation each role sees."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,15 +16,34 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from cornerstone import __version__
+from cornerstone.bff.audit.middleware import note_audit
 from cornerstone.bff.auth.dependencies import Principal
 from cornerstone.bff.authz.permissions import Permission, allows
 from cornerstone.bff.csrf import CSRF_COOKIE
+from cornerstone.bff.web.api import DELEGATED_STATE_KEY
 from cornerstone.bff.web.session import csrf_cookie_needed, csrf_token
-from cornerstone.kit.amounts import format_amount, format_major
+from cornerstone.kit.amounts import example, format_amount, format_major
 from cornerstone.kit.request_context import current_request_id
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+
+
+def _static_digest() -> str:
+    """A digest of every static file: their URLs carry it, so browsers may cache them for good and
+    still fetch a changed file at once (a new digest is a new URL)."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+STATIC_DIGEST = _static_digest()
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={STATIC_DIGEST}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +157,9 @@ environment = Environment(
     auto_reload=False,
 )
 environment.filters.update(money=money, major=major, ratio=ratio, percent=percent, when=when, label=label)
-environment.globals.update(version=__version__, allows=allows, Permission=Permission)
+environment.globals.update(
+    version=__version__, allows=allows, Permission=Permission, static_url=static_url, amount_example=example
+)
 
 
 def today() -> str:
@@ -148,6 +170,18 @@ def today() -> str:
 
 
 environment.globals["today"] = today
+
+
+_REFUSAL_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+}
 
 
 def render(
@@ -172,6 +206,14 @@ def render(
         "page_title": title,
         **(context or {}),
     }
+    if (
+        status_code >= 400
+        and request.method not in ("GET", "HEAD")
+        and not getattr(request.state, DELEGATED_STATE_KEY, False)
+    ):
+        # A form the page refused before it reached the API: its audit record says why.
+        if not getattr(request.state, "audit", {}).get("error_code"):
+            note_audit(request, error_code=_REFUSAL_CODES.get(status_code, "REFUSED"))
     html = environment.get_template(template).render(values)
     response = HTMLResponse(html, status_code=status_code)
     if csrf_cookie_needed(request):
