@@ -73,6 +73,8 @@ def _org_state(owner: httpx.Client, ids: dict[str, str], at: str) -> dict[str, A
     Point-in-time reads are taken at ``at``, so two readings compare what was stored, not the clock."""
     state: dict[str, Any] = {}
     for path in GET_ROUTES:
+        if path.startswith("/api/debug/"):
+            continue  # live measurements of the system (uptime, latencies), not the org's state
         names = PATH_PARAMETER.findall(path)
         if any(name not in ids for name in names):
             continue
