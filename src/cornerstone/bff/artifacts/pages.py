@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile  # what request.form() gives (FastAPI's is a subclass)
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
