@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -66,6 +67,18 @@ def checklist_item(page: Page, title: str) -> Locator:
         .get_by_role("listitem")
         .filter(has=page.get_by_role("heading", name=title, exact=True))
     )
+
+
+def item_form(page: Page, title: str) -> Locator:
+    """The item's entry with its update form open: the form is in a disclosure, closed until its
+    summary ("Update <the item's title>") is clicked (and open while the item shows a problem)."""
+    item = checklist_item(page, title)
+    summary = item.get_by_text(f"Update {title}", exact=True)
+    expect(summary).to_be_visible()
+    if not item.get_by_role("button", name="Update item").is_visible():
+        summary.click()
+    expect(item.get_by_role("button", name="Update item")).to_be_visible()
+    return item
 
 
 def upload(page: Page, filename: str, data: bytes, mime: str = "application/pdf") -> None:
@@ -135,11 +148,13 @@ def test_a_file_of_a_type_not_accepted_is_refused_in_plain_words_and_nothing_is_
 
 def test_human_and_doc_materials_are_added_from_the_form(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
     deal = new_deal(ui_stack)
-    page = page_as("gp")
-    # A next step's link may name the material it asks for: the form comes with it chosen.
-    page.goto(f"/deals/{deal['id']}?material_type=t12#materials")
+    page = deal_page(page_as("gp"), deal)
+    # A next step's link names the material it asks for: the form comes with it chosen.
+    section(page, "Next steps").get_by_role("link", name="Add T-12").click()
+    expect(page).to_have_url(re.compile(r"\?material_type=t12#materials$"))
     materials = section(page, "Materials")
     expect(materials.get_by_label("Material type")).to_have_value("t12")
+    expect(materials.get_by_label("Truth class")).to_have_value("HUMAN")
     materials.get_by_label("Material type").select_option("rent_roll")
     materials.get_by_label("Truth class").select_option("HUMAN")
     materials.get_by_label("Details").fill("Occupancy 94% as of 30 September; seller-certified.")
@@ -233,19 +248,27 @@ def test_checklist_items_are_marked_done_and_waived_only_with_a_reason(
 
     item = checklist_item(page, ITEM_TITLE)
     expect(item.get_by_text("Status: Open")).to_be_visible()
+    # Each item's form is closed until asked for, so the checklist reads as a list.
+    expect(item.get_by_role("button", name="Update item")).to_be_hidden()
+    expect(section(page, "Checklist").get_by_role("button", name="Update item")).to_have_count(0)
+    item = item_form(page, ITEM_TITLE)
     item.get_by_label("Status").select_option("done")
     item.get_by_role("button", name="Update item").click()
     expect(page.get_by_role("status")).to_contain_text("checklist")
     expect(checklist_item(page, ITEM_TITLE).get_by_text("Status: Done")).to_be_visible()
 
-    item = checklist_item(page, WAIVE_TITLE)
+    item = item_form(page, WAIVE_TITLE)
     item.get_by_label("Status").select_option("waived")
     item.get_by_label("Reason").fill("")
     with page.expect_response(lambda r: "/checklist/" in r.url and r.request.method == "POST") as posted:
         item.get_by_role("button", name="Update item").click()
     assert posted.value.status == 422
+    # The refusal comes back at the Checklist, with the refused item's form open on its message.
+    expect(page).to_have_url(re.compile(r"#checklist$"))
     item = checklist_item(page, WAIVE_TITLE)
     expect(item.get_by_text("Give a reason to waive this item.", exact=True)).to_be_visible()
+    expect(item.get_by_role("alert")).to_be_visible()
+    expect(item.get_by_role("button", name="Update item")).to_be_visible()
     expect(item.get_by_label("Reason")).to_have_attribute("aria-invalid", "true")
     expect(item.get_by_label("Status")).to_have_value("waived")
     item.get_by_label("Reason").fill("Seller's 2025 ALTA survey accepted by the lender.")
@@ -271,12 +294,14 @@ def test_an_item_past_its_due_date_says_overdue_until_it_is_done(
     page = deal_page(page_as("analyst"), deal)
     item = checklist_item(page, LATE_TITLE)
     expect(item.get_by_text("Overdue", exact=True)).to_have_count(0)
+    item = item_form(page, LATE_TITLE)
     item.get_by_label("Due date").fill("2020-03-31")
     item.get_by_role("button", name="Update item").click()
     item = checklist_item(page, LATE_TITLE)
     expect(item.get_by_text("Overdue", exact=True)).to_be_visible()
     expect(item).to_contain_text("2020-03-31")
     expect(section(page, "Checklist")).to_contain_text("1 overdue")
+    item = item_form(page, LATE_TITLE)
     item.get_by_label("Status").select_option("done")
     item.get_by_role("button", name="Update item").click()
     item = checklist_item(page, LATE_TITLE)
@@ -324,8 +349,11 @@ def test_an_admin_records_an_override_that_the_next_move_uses(ui_stack: UiStack,
     overrides.get_by_label("Edge").select_option("underwriting")
     overrides.get_by_label("Attestation").fill("Too short")
     overrides.get_by_role("button", name="Record override").click()
+    # The refusal comes back at the Overrides section (far down the page), its message in view.
+    expect(page).to_have_url(re.compile(r"/overrides#overrides$"))
     overrides = section(page, "Overrides")
     expect(overrides.get_by_role("alert")).to_contain_text("at least 20 characters")
+    expect(overrides.get_by_role("alert")).to_be_in_viewport()
     overrides.get_by_label("Attestation").fill(
         "Rent roll and T-12 reviewed in the data room by the IC chair; formal upload follows."
     )
@@ -356,6 +384,9 @@ def test_an_auditor_reads_the_evidence_but_is_offered_no_form(ui_stack: UiStack,
     expect(section(page, "Checklist").get_by_role("heading", name=ITEM_TITLE)).to_be_visible()
     for button in ("Upload", "Add material", "Update item", "Add party", "Record override", "Verify"):
         expect(page.get_by_role("button", name=button, exact=True)).to_have_count(0)
+    # Not even a closed one: no item offers its update form.
+    expect(section(page, "Checklist").get_by_text(f"Update {ITEM_TITLE}")).to_have_count(0)
+    expect(section(page, "Checklist").get_by_role("button", name="Update item", include_hidden=True)).to_have_count(0)
 
 
 def test_a_deal_page_with_every_section_filled_is_accessible(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
@@ -370,7 +401,7 @@ def test_a_deal_page_with_every_section_filled_is_accessible(ui_stack: UiStack, 
     overrides.get_by_label("Attestation").fill("Diligence items tracked off-platform by outside counsel this week.")
     overrides.get_by_role("button", name="Record override").click()
     expect(section(page, "Overrides").get_by_role("row").filter(has_text="Due diligence to Financing")).to_be_visible()
-    late = checklist_item(page, LATE_TITLE)
+    late = item_form(page, LATE_TITLE)
     late.get_by_label("Due date").fill("2020-03-31")
     late.get_by_role("button", name="Update item").click()
     expect(checklist_item(page, LATE_TITLE).get_by_text("Overdue", exact=True)).to_be_visible()

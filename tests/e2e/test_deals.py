@@ -202,7 +202,10 @@ def test_next_steps_walk_a_fresh_deal_through_its_gates_to_loi(ui_stack: UiStack
     expect(steps.get_by_role("heading", name="To Underwriting")).to_be_visible()
     expect(steps).to_contain_text("Provide the current rent roll, attested by a person.")
     expect(steps).to_contain_text("Provide the trailing-twelve-month operating statement (T-12), attested by a person.")
-    expect(steps.get_by_role("link", name="Add rent roll")).to_have_attribute("href", "#materials")
+    # The link names the type, so the Materials form comes with it chosen.
+    expect(steps.get_by_role("link", name="Add rent roll")).to_have_attribute(
+        "href", f"/deals/{deal['id']}?material_type=rent_roll#materials"
+    )
     expect(steps.get_by_role("button", name="Move to Underwriting")).to_have_count(0)
     # Pausing needs only a reason, given in the form.
     expect(steps.get_by_role("button", name="Move to On hold")).to_be_visible()

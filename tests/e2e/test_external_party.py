@@ -113,6 +113,8 @@ def test_the_lender_sees_and_works_only_the_checklist_items_assigned_to_them(
     expect(checklist.get_by_role("heading", name=NOT_THEIRS)).to_have_count(0)
 
     flood = checklist.get_by_role("listitem").filter(has=page.get_by_role("heading", name=FLOOD, exact=True))
+    # The item's form opens from its summary.
+    flood.get_by_text(f"Update {FLOOD}", exact=True).click()
     status = flood.get_by_label("Status")
     expect(status.get_by_role("option", name="Waived")).to_have_count(0)  # waiving is the deal team's call
     expect(flood.get_by_label("Owner")).to_have_count(0)

@@ -90,6 +90,8 @@ def _complete_checklist(page: Page) -> None:
         if status.input_value() in ("done", "waived"):
             continue
         title = item.get_by_role("heading", level=4).inner_text()
+        # The item's form opens from its summary.
+        item.get_by_text(f"Update {title}", exact=True).click()
         if title == "ALTA/NSPS land title survey":
             status.select_option("waived")
             item.get_by_label("Reason").fill("Seller's 2025 ALTA survey accepted by the lender.")

@@ -21,18 +21,19 @@ from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
-from cornerstone.bff.web.api import ApiAnswer, ApiProblem
+from cornerstone.bff.web.api import ApiAnswer, ApiProblem, FieldError
 from cornerstone.bff.web.errors import error_page
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import label, money, redirect, render
 from cornerstone.contracts.deals import DEAL_MONEY_FIELDS, AssetClass, Stage
-from cornerstone.kit.amounts import AmountError, format_major, parse_amount
+from cornerstone.kit.amounts import AmountError, format_amount, format_major, parse_amount
 from cornerstone.kit.request_context import current_request_id
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
 DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 # The board shows every stage in the state machine's order: the acquisition pipeline, then
 # ownership, then the two stages a deal can be parked in.
@@ -123,6 +124,36 @@ def form_problem(errors: Mapping[str, str], detail: str = "Some fields need anot
 
 def _page_status(problem: ApiProblem) -> int:
     return problem.status if problem.status >= 400 else 422
+
+
+# A refusal the form cannot help with: no session, a role the API refuses, an object it does not
+# find (or another org's). The page shows the sign-in, 403 or 404 page for it, as for a read.
+NOT_A_FORM_PROBLEM = frozenset({401, 403, 404})
+
+# The fields whose values are amounts in minor units, as the API names them.
+MONEY_FIELDS = frozenset({*DEAL_MONEY_FIELDS, "amount", "amounts"})
+_BOUND = re.compile(r"(less than or equal to|greater than or equal to|less than|greater than) (-?[0-9]{1,30})\b")
+_BOUND_WORDS = {
+    "less than or equal to": "at most",
+    "greater than or equal to": "at least",
+    "less than": "less than",
+    "greater than": "more than",
+}
+
+
+def in_major_units(problem: ApiProblem, currency: str) -> ApiProblem:
+    """The API's range messages on money fields name minor units ("less than or equal to
+    1000000000000000"); a person typed major units, so they are said in those, in the deal's
+    currency ("Enter at most $10,000,000,000,000.00.")."""
+    errors: list[FieldError] = []
+    for error in problem.field_errors:
+        bound = _BOUND.search(error.message) if error.name in MONEY_FIELDS else None
+        if bound:
+            limit = format_amount(int(bound.group(2)), currency)
+            error = FieldError(error.field, f"Enter {_BOUND_WORDS[bound.group(1)]} {limit}.")
+        errors.append(error)
+    problem.field_errors = errors
+    return problem
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -221,16 +252,19 @@ async def pipeline(
 # --- a new deal ----------------------------------------------------------------------------------
 
 
+# A count as people type it: digits, grouped by commas in threes or not at all ("12,500", "12500").
+_COUNT = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+")
+
+
 def _counts(values: Mapping[str, str], errors: dict[str, str]) -> dict[str, int | None]:
     counts: dict[str, int | None] = {}
-    for name, text in ((n, values.get(n, "")) for n in COUNT_LABELS):
-        cleaned = text.strip().replace(",", "")
-        if not cleaned:
+    for name, text in ((n, values.get(n, "").strip()) for n in COUNT_LABELS):
+        if not text:
             counts[name] = None
-        elif cleaned.isascii() and cleaned.isdigit() and 0 < int(cleaned) <= 10**9:
-            counts[name] = int(cleaned)
+        elif _COUNT.fullmatch(text) and len(text) <= 16 and 0 < int(text.replace(",", "")) <= 10**9:
+            counts[name] = int(text.replace(",", ""))
         else:
-            errors[name] = "Enter a whole number greater than zero, like 12,500."
+            errors[name] = "Enter a whole number greater than zero, like 12,500 or 12500."
     return counts
 
 
@@ -340,6 +374,9 @@ async def create_deal(
     try:
         deal = await session.api.send("POST", "/api/deals", json=body)
     except ApiProblem as problem:
+        if problem.status in NOT_A_FORM_PROBLEM:
+            raise
+        problem = in_major_units(problem, currency)
         return _new_deal_page(request, session, values, problem, status_code=_page_status(problem))
     return redirect(f"/deals/{deal['id']}?notice=created")
 
@@ -386,9 +423,14 @@ def _deal_roles(session: Session, parties: Mapping[str, Any]) -> set[str]:
 
 
 def _next_steps(
-    session: Session, transitions: list[dict[str, Any]], approvals: Mapping[str, Any], parties: Mapping[str, Any]
+    session: Session,
+    deal_id: str,
+    transitions: list[dict[str, Any]],
+    approvals: Mapping[str, Any],
+    parties: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     """Each edge out of the stage with what the viewer can do about it."""
+    page = f"/deals/{quote(deal_id)}"
     roles = _deal_roles(session, parties)
     mine = {
         approval["to"]: approval["decision"]
@@ -411,7 +453,11 @@ def _next_steps(
             elif kind == "approval":
                 actions.append({"kind": "link", "href": "#approvals", "text": "See the approvals"})
             elif kind == "material":
-                actions.append({"kind": "link", "href": "#materials", "text": f"Add {material_label(check)}"})
+                # The link names the type, so the Materials form comes with it chosen ("any_of" is
+                # a choice between types: the form lists each).
+                typed = check and check != "any_of" and _TYPE.fullmatch(str(check))
+                href = f"{page}?{urlencode({'material_type': check})}#materials" if typed else "#materials"
+                actions.append({"kind": "link", "href": href, "text": f"Add {material_label(check)}"})
             elif kind == "check" and check == "checklist_complete":
                 actions.append({"kind": "link", "href": "#checklist", "text": "Open the checklist"})
             elif kind == "check" and check == "no_unverified_ai_material":
@@ -547,15 +593,33 @@ def _merge_conflict(
     return merged, changed
 
 
+# The rendered form's values fit in far less (13 fields); anything longer was not rendered here.
+ORIGINAL_MAX = 6000
+
+
 def _original_values(text: str) -> dict[str, str] | None:
-    """The edit form's values as it was rendered (a hidden field), if they are readable."""
+    """The edit form's values as it was rendered (a hidden field): a flat JSON object of the
+    form's own fields, each a string, a number or null. Anything else (too long, not an object,
+    nested, other keys, unreadable) is ignored, as if the form had not carried it."""
+    text = text.strip()
+    # Only an object is read at all; one nested deeper than the parser goes is a RecursionError.
+    if not text.startswith("{") or len(text) > ORIGINAL_MAX:
+        return None
     try:
-        parsed = json.loads(text) if text else None
-    except ValueError:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, dict) or not set(parsed) <= set(EDIT_FIELDS):
         return None
-    return {str(k): str(v) for k, v in parsed.items() if k in EDIT_FIELDS and isinstance(v, str)}
+    values: dict[str, str] = {}
+    for name, value in parsed.items():
+        if value is None:
+            values[name] = ""
+        elif isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+            values[name] = str(value)
+        else:
+            return None
+    return values
 
 
 async def render_deal_page(
@@ -625,7 +689,7 @@ async def render_deal_page(
             "notice": notice,
             "form_values": values,
             # This page's own helpers.
-            "steps": _next_steps(session, transitions, approvals, parties),
+            "steps": _next_steps(session, deal_id, transitions, approvals, parties),
             "history_items": _history_items(history),
             "history_more": f"/deals/{quote(deal_id)}?history_after={quote(str(next_cursor))}#history"
             if next_cursor
@@ -728,6 +792,9 @@ async def edit_deal(
     try:
         saved = await session.api.send("PATCH", f"/api/deals/{deal_id}", json=body)
     except ApiProblem as problem:
+        if problem.status in NOT_A_FORM_PROBLEM:
+            raise
+        problem = in_major_units(problem, currency)
         return await render_deal_page(
             request,
             session,
@@ -762,6 +829,8 @@ async def move_deal(
     try:
         await session.api.send("POST", f"/api/deals/{deal_id}/transitions", json=body)
     except ApiProblem as problem:
+        if problem.status in NOT_A_FORM_PROBLEM:
+            raise
         return await render_deal_page(
             request,
             session,
@@ -794,6 +863,8 @@ async def vote(
     try:
         await session.api.send("POST", f"/api/deals/{deal_id}/approvals", json=body)
     except ApiProblem as problem:
+        if problem.status in NOT_A_FORM_PROBLEM:
+            raise
         return await render_deal_page(
             request,
             session,
@@ -823,6 +894,8 @@ async def withdraw(
     try:
         await session.api.send("POST", f"/api/approvals/{approval_id}/withdraw")
     except ApiProblem as problem:
+        if problem.status in NOT_A_FORM_PROBLEM:
+            raise
         return await render_deal_page(
             request, session, deal_id, problem=problem, problem_section="approvals", status_code=_page_status(problem)
         )
@@ -862,10 +935,10 @@ async def snapshot(
     if text:
         try:
             parsed = datetime.fromisoformat(text)
-        except ValueError:
-            problem = form_problem({"at": "Enter a date and time, like 2026-05-01 14:30."})
-        else:
+            # An offset can carry the first or last day of the calendar past its end (OverflowError).
             instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            problem = form_problem({"at": "Enter a date and time, like 2026-05-01 14:30."})
     snap: dict[str, Any] | None = None
     if problem is None:
         params = {"at": instant.isoformat().replace("+00:00", "Z")} if instant else None

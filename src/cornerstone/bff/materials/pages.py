@@ -65,8 +65,13 @@ async def show_problem(
     form_values: Mapping[str, Any] | None = None,
 ) -> Response:
     """The deal page again, with ``problem`` shown in ``section`` and the form as it was sent;
-    the page's status is the problem's (a 503 stays a 503)."""
-    from cornerstone.bff.deals.pages import render_deal_page
+    the page's status is the problem's (a 503 stays a 503). A refusal no form can answer (no
+    session, a role the API refuses, an object it does not find) is raised instead, for the
+    sign-in, 403 or 404 page."""
+    from cornerstone.bff.deals.pages import NOT_A_FORM_PROBLEM, render_deal_page
+
+    if problem.status in NOT_A_FORM_PROBLEM:
+        raise problem
 
     return await render_deal_page(
         request,
