@@ -136,3 +136,24 @@ def test_a_body_too_large_for_a_page_is_the_error_page_for_a_browser(org: Org) -
     assert "text/html" in refused.headers["content-type"]
     assert refused.headers["x-request-id"] in refused.text
     assert "<h1>Too large</h1>" in refused.text
+
+
+def test_a_pages_request_id_reaches_the_kernel_and_its_audit_record(org: Org) -> None:
+    """UI -> BFF -> kernel: the form's request id is on the kernel's event and on the audit record."""
+    request_id = f"ui-create-{uuid.uuid4().hex}"
+    name = f"Traced Tower {uuid.uuid4().hex[:6]}"
+    with _browser(org, cs_session=org.admin_token) as browser:
+        token = _csrf_from(browser.get("/deals/new"))
+        created = browser.post(
+            "/deals/new",
+            data={"csrf_token": token, "name": name, "asset_class": "office"},
+            headers={"X-Request-ID": request_id},
+        )
+    assert created.status_code == 303, created.text[:1000]
+    assert created.headers["x-request-id"] == request_id
+    deal_id = created.headers["location"].split("/deals/", 1)[1].split("?", 1)[0].split("#", 1)[0]
+    with org.client() as admin:
+        events = admin.get(f"/api/deals/{deal_id}/history").json()["items"]
+        records = admin.get("/api/audit", params={"request_id": request_id}).json()["items"]
+    assert [event["request_id"] for event in events] == [request_id]
+    assert [(r["action"], r["status"], r["target_id"]) for r in records] == [("deal.create", 201, deal_id)]
