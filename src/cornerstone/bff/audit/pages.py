@@ -215,26 +215,14 @@ async def audit_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    written = 0
-    cursor: str | None = None
-    truncated = False
-    while True:
-        limit = min(200, CSV_CAP - written)
-        page = await session.api.get("/api/audit", {**params, "limit": limit, "cursor": cursor})
-        for record in page["items"]:
-            cells = {
-                **record,
-                "actor_email": emails.get(record.get("actor_id") or "", ""),
-                "changes": "" if record.get("changes") is None else json.dumps(record["changes"], sort_keys=True),
-            }
-            writer.writerow([_inert(cells.get(column)) for column in CSV_COLUMNS])
-        written += len(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
-        if written >= CSV_CAP:
-            truncated = True
-            break
+    records, truncated = await session.api.get_capped("/api/audit", params, cap=CSV_CAP)
+    for record in records:
+        cells = {
+            **record,
+            "actor_email": emails.get(record.get("actor_id") or "", ""),
+            "changes": "" if record.get("changes") is None else json.dumps(record["changes"], sort_keys=True),
+        }
+        writer.writerow([_inert(cells.get(column)) for column in CSV_COLUMNS])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     headers = {"Content-Disposition": f'attachment; filename="audit-trail-{stamp}.csv"'}
     if truncated:

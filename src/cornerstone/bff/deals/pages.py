@@ -177,16 +177,7 @@ class Column:
 
 async def _all_deals(session: Session, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """Every deal the API gives for ``params``, following its cursor up to ``PIPELINE_CAP``."""
-    deals: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = await session.api.get("/api/deals", {**params, "limit": _PAGE, "cursor": cursor})
-        deals.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return deals, False
-        if len(deals) >= PIPELINE_CAP:
-            return deals[:PIPELINE_CAP], True
+    return await session.api.get_capped("/api/deals", params, cap=PIPELINE_CAP, page_size=_PAGE)
 
 
 def _sorted(deals: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ key minted when the form was rendered, so submitting the same form twice moves m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -131,24 +131,6 @@ def _body(fund_id: str, form: DistributionForm, currency: str) -> tuple[dict[str
     return body, FieldMessages({})
 
 
-async def investor_names(api: PageApi, wanted: Iterable[str]) -> dict[str, str]:
-    """The names of the investors ``wanted``, read from the investor list (page by page, until all are found)."""
-    missing = set(wanted)
-    names: dict[str, str] = {}
-    cursor: str | None = None
-    for _ in range(100):
-        if not missing:
-            break
-        page = await api.get("/api/investors", {"limit": 200, "cursor": cursor})
-        for investor in page["items"]:
-            names[investor["id"]] = investor["name"]
-            missing.discard(investor["id"])
-        cursor = page.get("next_cursor")
-        if cursor is None:
-            break
-    return names
-
-
 def tier_rows(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
     tiers = figures["tiers"]
     return [{"key": key, "name": name, "to": to, "amount": int(tiers[key])} for key, name, to in TIERS]
@@ -181,7 +163,7 @@ def tiers_chart(figures: Mapping[str, Any], chart_id: str) -> Any:
 
 
 async def _figures_context(api: PageApi, figures: Mapping[str, Any], chart_id: str) -> dict[str, Any]:
-    names = await investor_names(api, (share["investor_id"] for share in figures["allocations"]))
+    names = await api.names("/api/investors", (share["investor_id"] for share in figures["allocations"]))
     allocations = allocation_rows(figures, names)
     return {
         "tiers": tier_rows(figures),
@@ -309,16 +291,7 @@ async def _creator_email(api: PageApi, viewer_role: str, creator_id: str) -> str
     """The creator's email where the viewer may read the org's users (admin); None otherwise."""
     if not allows(Permission.USERS_READ, viewer_role):
         return None
-    cursor: str | None = None
-    for _ in range(50):
-        page = await api.get("/api/users", {"limit": 200, "cursor": cursor})
-        for user in page["items"]:
-            if user["id"] == creator_id:
-                return str(user["email"])
-        cursor = page.get("next_cursor")
-        if cursor is None:
-            break
-    return None
+    return (await api.names("/api/users", [creator_id], field="email", max_pages=50)).get(creator_id)
 
 
 async def _distribution_page(

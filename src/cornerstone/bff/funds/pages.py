@@ -146,15 +146,7 @@ async def send_money(session: Session, path: str, body: Mapping[str, Any], key: 
 
 async def all_items(session: Session, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every item of an API list, following ``next_cursor`` (up to ``LIST_CAP``)."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while len(items) < LIST_CAP:
-        page = await session.api.get(path, {**(params or {}), "limit": _PAGE, "cursor": cursor})
-        items.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
-    return items[:LIST_CAP]
+    return await session.api.get_all(path, params, cap=LIST_CAP, page_size=_PAGE)
 
 
 def investor_names(investors: list[dict[str, Any]]) -> dict[str, str]:

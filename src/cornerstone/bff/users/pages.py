@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Role
-from cornerstone.bff.web.api import ApiAnswer, ApiProblem, PageApi
+from cornerstone.bff.web.api import ApiAnswer, ApiProblem
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import label, redirect, render
 from cornerstone.kit.request_context import current_request_id
@@ -76,19 +76,6 @@ def _readable(problem: ApiProblem) -> ApiProblem:
     return readable
 
 
-async def all_pages(api: PageApi, path: str, cap: int) -> list[dict[str, Any]]:
-    """Every item of a paginated API list, up to ``cap`` items."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while len(items) < cap:
-        page = await api.get(path, {"limit": 200, "cursor": cursor})
-        items.extend(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
-    return items[:cap]
-
-
 async def _users_page(
     request: Request,
     session: Session,
@@ -100,7 +87,7 @@ async def _users_page(
     status_code: int = 200,
 ) -> Response:
     users = (await session.api.get("/api/users"))["items"]
-    investors = await all_pages(session.api, "/api/investors", _INVESTOR_CAP)
+    investors = await session.api.get_all("/api/investors", cap=_INVESTOR_CAP)
     names = {investor["id"]: investor["name"] for investor in investors}
     by_name = sorted(((i["id"], i["name"]) for i in investors), key=lambda option: option[1].lower())
     investor_options = [("", "None (not an LP)"), *by_name]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -120,6 +120,61 @@ class PageApi:
     async def get_many(self, *calls: tuple[str, Mapping[str, Any] | None]) -> list[Any]:
         """Several reads at once (each its own API request); the first problem is raised."""
         return list(await asyncio.gather(*(self.get(path, params) for path, params in calls)))
+
+    async def pages(
+        self, path: str, params: Mapping[str, Any] | None = None, *, page_size: int = 200, max_pages: int | None = None
+    ) -> AsyncIterator[list[Any]]:
+        """The items of a list API, page by page, following ``next_cursor`` (at most ``max_pages``)."""
+        cursor: str | None = None
+        read = 0
+        while max_pages is None or read < max_pages:
+            page = await self.get(path, {**(params or {}), "limit": page_size, "cursor": cursor})
+            read += 1
+            yield page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def get_capped(
+        self, path: str, params: Mapping[str, Any] | None = None, *, cap: int, page_size: int = 200
+    ) -> tuple[list[Any], bool]:
+        """The first ``cap`` items of a list API, following ``next_cursor``, and whether there were more."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            limit = min(page_size, cap - len(items))
+            page = await self.get(path, {**(params or {}), "limit": limit, "cursor": cursor})
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items[:cap], False
+            if len(items) >= cap:
+                return items[:cap], True
+
+    async def get_all(
+        self, path: str, params: Mapping[str, Any] | None = None, *, cap: int, page_size: int = 200
+    ) -> list[Any]:
+        """Every item of a list API, following ``next_cursor``, up to ``cap`` items."""
+        items, _ = await self.get_capped(path, params, cap=cap, page_size=page_size)
+        return items
+
+    async def names(
+        self, path: str, wanted: Iterable[str], *, field: str = "name", max_pages: int = 100
+    ) -> dict[str, str]:
+        """``field`` (a name, an email) of each item ``wanted`` by id, read from the list API ``path``
+        page by page until all are found (ids not found are left out)."""
+        missing = set(wanted)
+        found: dict[str, str] = {}
+        if not missing:
+            return found
+        async for items in self.pages(path, max_pages=max_pages):
+            for item in items:
+                if item["id"] in missing:
+                    found[item["id"]] = str(item[field])
+                    missing.discard(item["id"])
+            if not missing:
+                break
+        return found
 
     async def send(
         self,

@@ -206,14 +206,14 @@ def render(
         "page_title": title,
         **(context or {}),
     }
+    # A form the page refused before it reached the API: its audit record says why.
     if (
         status_code >= 400
         and request.method not in ("GET", "HEAD")
         and not getattr(request.state, DELEGATED_STATE_KEY, False)
+        and not getattr(request.state, "audit", {}).get("error_code")
     ):
-        # A form the page refused before it reached the API: its audit record says why.
-        if not getattr(request.state, "audit", {}).get("error_code"):
-            note_audit(request, error_code=_REFUSAL_CODES.get(status_code, "REFUSED"))
+        note_audit(request, error_code=_REFUSAL_CODES.get(status_code, "REFUSED"))
     html = environment.get_template(template).render(values)
     response = HTMLResponse(html, status_code=status_code)
     if csrf_cookie_needed(request):
