@@ -12,8 +12,9 @@ from starlette.datastructures import UploadFile  # what request.form() gives (Fa
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
+from cornerstone.bff.materials.pages import ObjectId, show_problem
 from cornerstone.bff.web.api import ApiProblem, Upload
+from cornerstone.bff.web.forms import form_problem
 from cornerstone.bff.web.session import OriginCheckedBeforeBody, PageUser, check_form_token
 from cornerstone.bff.web.templating import redirect
 
@@ -53,27 +54,27 @@ def plain_problem(problem: ApiProblem, filename: str, max_bytes: int) -> ApiProb
     """The API's refusal of a file, said plainly, next to the file field."""
     if problem.status == 415:
         return form_problem(
+            {"file": f"This file type is not accepted: {filename}."},
             f"This file type is not accepted: {filename}. {ACCEPTED}",
             title="File not accepted",
             status=415,
             code=problem.code,
-            errors={"file": f"This file type is not accepted: {filename}."},
         )
     if problem.status == 413:
         return form_problem(
+            {"file": f"This file is too large (at most {_mebibytes(max_bytes)})."},
             f"This file is too large: {filename}. A document may be at most {_mebibytes(max_bytes)}.",
             title="File too large",
             status=413,
             code=problem.code,
-            errors={"file": f"This file is too large (at most {_mebibytes(max_bytes)})."},
         )
     if problem.status == 422:
         message = problem.for_field("file") or problem.detail
         return form_problem(
+            {"file": message},
             f"This file could not be stored: {filename}. {message}",
             title="File not accepted",
             code=problem.code,
-            errors={"file": message},
         )
     return problem
 
@@ -91,20 +92,18 @@ async def upload_document(request: Request, session: PageUser, deal_id: ObjectId
     file = chosen if isinstance(chosen, UploadFile) else None
     max_bytes: int = request.app.state.artifact_max_bytes
     if file is None or not file.filename:
-        problem = form_problem(
-            "Choose a file to upload.", title="No file chosen", errors={"file": "Choose a file to upload."}
-        )
+        problem = form_problem({"file": "Choose a file to upload."}, "Choose a file to upload.", title="No file chosen")
         return await show_problem(request, session, deal_id, problem, "documents")
     filename = file.filename.replace("\\", "/").rsplit("/", 1)[-1][:_FILENAME_MAX] or "upload"
     size = _size_of(file)
     try:
         if size == 0:
             problem = form_problem(
-                f"This file is empty: {filename}.", title="Empty file", errors={"file": "This file is empty."}
+                {"file": "This file is empty."}, f"This file is empty: {filename}.", title="Empty file"
             )
             return await show_problem(request, session, deal_id, problem, "documents")
         if size > max_bytes:
-            problem = plain_problem(form_problem("", status=413, code="PAYLOAD_TOO_LARGE"), filename, max_bytes)
+            problem = plain_problem(form_problem(None, "", status=413, code="PAYLOAD_TOO_LARGE"), filename, max_bytes)
             return await show_problem(request, session, deal_id, problem, "documents")
         try:
             await session.api.upload(

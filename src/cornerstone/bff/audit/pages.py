@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from cornerstone.bff.users.pages import form_problem
 from cornerstone.bff.web.api import ApiProblem, PageApi
+from cornerstone.bff.web.forms import form_problem
 from cornerstone.bff.web.session import PageUser
 from cornerstone.bff.web.templating import render
 

@@ -9,7 +9,6 @@ first outcome).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any
@@ -19,19 +18,19 @@ from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
-from cornerstone.bff.funds.pages import (
-    FundId,
-    all_items,
+from cornerstone.bff.funds.pages import FundId, all_items, investor_names
+from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.errors import error_page
+from cornerstone.bff.web.forms import (
     amount_or_error,
+    for_form,
     form_problem,
-    investor_names,
     key_after,
+    new_key,
     page_status,
     send_money,
     unless_refused,
 )
-from cornerstone.bff.web.api import ApiProblem
-from cornerstone.bff.web.errors import error_page
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import money, redirect, render
 
@@ -49,10 +48,6 @@ NOTICES = {
 # The path a call takes; a cancelled call leaves it.
 STEPS = ("draft", "issued", "partially_funded", "funded")
 _DEALS_SHOWN = 200
-
-
-def _new_key() -> str:
-    return uuid.uuid4().hex
 
 
 def _refusal_hint(problem: ApiProblem | None, currency: str) -> str | None:
@@ -127,7 +122,7 @@ async def _new_call_page(
 @router.get("/funds/{fund_id}/capital-calls/new")
 async def new_call_form(request: Request, session: PageUser, fund_id: FundId) -> Response:
     fund = await session.api.get(f"/api/funds/{fund_id}")
-    return await _new_call_page(request, session, fund, values={}, key=_new_key())
+    return await _new_call_page(request, session, fund, values={}, key=new_key())
 
 
 def _call_body(fund: Mapping[str, Any], values: Mapping[str, str]) -> tuple[dict[str, Any] | None, ApiProblem | None]:
@@ -169,7 +164,7 @@ async def preview_call(
     the form keeps its key (the call is not created yet)."""
     fund = await session.api.get(f"/api/funds/{fund_id}")
     values = {"amount": amount, "due_date": due_date, "purpose": purpose, "deal_id": deal_id}
-    key = idempotency_key or _new_key()
+    key = idempotency_key or new_key()
     body, problem = _call_body(fund, values)
     if body is None:
         return await _new_call_page(request, session, fund, values=values, key=key, problem=problem)
@@ -201,12 +196,12 @@ async def create_call(
     body, problem = _call_body(fund, values)
     if body is None:
         # Nothing was sent: the form keeps its key.
-        key = idempotency_key or _new_key()
+        key = idempotency_key or new_key()
         return await _new_call_page(request, session, fund, values=values, key=key, problem=problem)
     try:
-        call = await send_money(session, "/api/capital-calls", body, idempotency_key or _new_key())
+        call = await send_money(session.api, "/api/capital-calls", body, idempotency_key or new_key())
     except ApiProblem as refused:
-        key = key_after(unless_refused(refused), idempotency_key, _new_key())
+        key = key_after(unless_refused(refused), idempotency_key, new_key())
         return await _new_call_page(request, session, fund, values=values, key=key, problem=refused)
     return redirect(f"/capital-calls/{call['id']}?notice=created")
 
@@ -269,7 +264,7 @@ async def _call_page(
             "payment_problem": payment_problem,
             "payment_hint": _refusal_hint(payment_problem, currency),
             "action_problem": action_problem,
-            "key": key or _new_key(),
+            "key": key or new_key(),
         },
         user=session.user,
         status_code=page_status(problem) if problem else 200,
@@ -291,9 +286,7 @@ async def _act(request: Request, session: Session, call_id: str, verb: str, noti
     try:
         await session.api.send("POST", f"/api/capital-calls/{call_id}/{verb}")
     except ApiProblem as problem:
-        if problem.status in (401, 403, 404):
-            raise
-        return await _call_page(request, session, call_id, action_problem=problem)
+        return await _call_page(request, session, call_id, action_problem=for_form(problem))
     return redirect(f"/capital-calls/{call_id}?notice={notice}")
 
 
@@ -349,16 +342,14 @@ async def record_payment(
         )
     body = {"investor_id": investor_id, "amount": minor, "received_at": received_at.strip()}
     try:
-        await send_money(session, f"/api/capital-calls/{call_id}/payments", body, idempotency_key or _new_key())
+        await send_money(session.api, f"/api/capital-calls/{call_id}/payments", body, idempotency_key or new_key())
     except ApiProblem as refused:
-        if refused.status in (401, 403, 404):
-            raise
         return await _call_page(
             request,
             session,
             call_id,
-            payment_problem=refused,
+            payment_problem=for_form(refused),
             payment_values=values,
-            key=key_after(refused, idempotency_key, _new_key()),
+            key=key_after(refused, idempotency_key, new_key()),
         )
     return redirect(f"/capital-calls/{call_id}?notice=payment")

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
+from cornerstone.bff.materials.pages import ObjectId, show_problem
 from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.forms import form_problem
 from cornerstone.bff.web.session import CsrfChecked, PageUser
 from cornerstone.bff.web.templating import redirect
 
@@ -65,7 +66,7 @@ async def update_item(
     if artifact_id and not _ID.match(artifact_id):
         errors["artifact_id"] = "Choose a document from the list."
     if errors:
-        problem = form_problem("The item was not changed.", errors=errors)
+        problem = form_problem(errors, "The item was not changed.")
         return await show_problem(request, session, deal_id, problem, "checklist", values)
     body: dict[str, Any] = {"status": status, "artifact_id": artifact_id or None}
     if status == "waived":

@@ -16,18 +16,17 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
-from cornerstone.bff.web.api import ApiAnswer, ApiProblem, FieldError
+from cornerstone.bff.web.api import ApiProblem, FieldError
 from cornerstone.bff.web.errors import error_page
+from cornerstone.bff.web.forms import amount_or_error, for_form, form_problem, page_status
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import label, money, redirect, render
 from cornerstone.contracts.deals import DEAL_MONEY_FIELDS, AssetClass, Stage
-from cornerstone.kit.amounts import AmountError, format_amount, format_major, parse_amount
-from cornerstone.kit.request_context import current_request_id
+from cornerstone.kit.amounts import format_amount, format_major
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -107,28 +106,6 @@ def material_label(material_type: str | None) -> str:
         return "material"
     return MATERIAL_LABELS.get(material_type, material_type.replace("_", " "))
 
-
-def form_problem(errors: Mapping[str, str], detail: str = "Some fields need another look.") -> ApiProblem:
-    """A problem found before calling the API (an amount that is not one): shown exactly like
-    the API's own 422, messages next to their fields, with this page request's id."""
-    body = {
-        "title": "Check the form",
-        "detail": detail,
-        "status": 422,
-        "code": "VALIDATION_ERROR",
-        "request_id": current_request_id() or "",
-        "errors": [{"field": f"body.{name}", "message": message} for name, message in errors.items()],
-    }
-    return ApiProblem(ApiAnswer(422, Headers(), json.dumps(body).encode()))
-
-
-def _page_status(problem: ApiProblem) -> int:
-    return problem.status if problem.status >= 400 else 422
-
-
-# A refusal the form cannot help with: no session, a role the API refuses, an object it does not
-# find (or another org's). The page shows the sign-in, 403 or 404 page for it, as for a read.
-NOT_A_FORM_PROBLEM = frozenset({401, 403, 404})
 
 # The fields whose values are amounts in minor units, as the API names them.
 MONEY_FIELDS = frozenset({*DEAL_MONEY_FIELDS, "amount", "amounts"})
@@ -266,10 +243,8 @@ def _amounts(values: Mapping[str, str], currency: str, errors: dict[str, str]) -
         if not text:
             amounts[name] = None
             continue
-        try:
-            amount = parse_amount(text, currency)
-        except AmountError as error:
-            errors[name] = str(error)
+        amount = amount_or_error(text, currency, name, errors)
+        if amount is None:
             continue
         if amount <= 0:
             errors[name] = "Enter an amount greater than zero."
@@ -365,10 +340,8 @@ async def create_deal(
     try:
         deal = await session.api.send("POST", "/api/deals", json=body)
     except ApiProblem as problem:
-        if problem.status in NOT_A_FORM_PROBLEM:
-            raise
-        problem = in_major_units(problem, currency)
-        return _new_deal_page(request, session, values, problem, status_code=_page_status(problem))
+        problem = in_major_units(for_form(problem), currency)
+        return _new_deal_page(request, session, values, problem, status_code=page_status(problem))
     return redirect(f"/deals/{deal['id']}?notice=created")
 
 
@@ -783,16 +756,14 @@ async def edit_deal(
     try:
         saved = await session.api.send("PATCH", f"/api/deals/{deal_id}", json=body)
     except ApiProblem as problem:
-        if problem.status in NOT_A_FORM_PROBLEM:
-            raise
-        problem = in_major_units(problem, currency)
+        problem = in_major_units(for_form(problem), currency)
         return await render_deal_page(
             request,
             session,
             deal_id,
             problem=problem,
             problem_section="overview",
-            status_code=_page_status(problem),
+            status_code=page_status(problem),
             form_values=values,
             edit_original=_original_values(original),
         )
@@ -820,15 +791,14 @@ async def move_deal(
     try:
         await session.api.send("POST", f"/api/deals/{deal_id}/transitions", json=body)
     except ApiProblem as problem:
-        if problem.status in NOT_A_FORM_PROBLEM:
-            raise
+        for_form(problem)
         return await render_deal_page(
             request,
             session,
             deal_id,
             problem=problem,
             problem_section="next-steps",
-            status_code=_page_status(problem),
+            status_code=page_status(problem),
             form_values={"to": to, "reason": reason},
         )
     return redirect(f"/deals/{deal_id}?notice=moved#next-steps")
@@ -854,15 +824,14 @@ async def vote(
     try:
         await session.api.send("POST", f"/api/deals/{deal_id}/approvals", json=body)
     except ApiProblem as problem:
-        if problem.status in NOT_A_FORM_PROBLEM:
-            raise
+        for_form(problem)
         return await render_deal_page(
             request,
             session,
             deal_id,
             problem=problem,
             problem_section="next-steps",
-            status_code=_page_status(problem),
+            status_code=page_status(problem),
             form_values={"to": to, "comment": comment},
         )
     notice = "approved" if decision == "approve" else "denied"
@@ -885,10 +854,9 @@ async def withdraw(
     try:
         await session.api.send("POST", f"/api/approvals/{approval_id}/withdraw")
     except ApiProblem as problem:
-        if problem.status in NOT_A_FORM_PROBLEM:
-            raise
+        for_form(problem)
         return await render_deal_page(
-            request, session, deal_id, problem=problem, problem_section="approvals", status_code=_page_status(problem)
+            request, session, deal_id, problem=problem, problem_section="approvals", status_code=page_status(problem)
         )
     return redirect(f"/deals/{deal_id}?notice=withdrawn#approvals")
 

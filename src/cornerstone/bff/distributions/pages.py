@@ -9,7 +9,6 @@ key minted when the form was rendered, so submitting the same form twice moves m
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -22,10 +21,10 @@ from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
 from cornerstone.bff.web.api import ApiProblem, PageApi
 from cornerstone.bff.web.charts import Series, bar_chart
+from cornerstone.bff.web.forms import amount_or_error, for_form, key_after, new_key, send_money
 from cornerstone.bff.web.session import CsrfChecked, PageUser
 from cornerstone.bff.web.templating import money, redirect, render
 from cornerstone.contracts.funds import DistributionKind, DistributionMethod
-from cornerstone.kit.amounts import AmountError, parse_amount
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -103,20 +102,12 @@ def _explain(problem: ApiProblem | None) -> str | None:
     return _EXPLAINED.get(problem.code) if problem is not None else None
 
 
-def _key() -> str:
-    return uuid.uuid4().hex
-
-
 def _body(fund_id: str, form: DistributionForm, currency: str) -> tuple[dict[str, Any] | None, FieldMessages]:
     """The API body for ``form``, or the messages of the fields a person has to correct."""
     messages: dict[str, str] = {}
-    amount = 0
-    try:
-        amount = parse_amount(form.amount, currency)
-        if amount <= 0:
-            messages["amount"] = "Enter an amount greater than zero."
-    except AmountError as error:
-        messages["amount"] = str(error)
+    amount = amount_or_error(form.amount, currency, "amount", messages) or 0
+    if "amount" not in messages and amount <= 0:
+        messages["amount"] = "Enter an amount greater than zero."
     try:
         on = date.fromisoformat(form.date.strip())
     except ValueError:
@@ -212,7 +203,7 @@ async def _new_page(
 @router.get("/funds/{fund_id}/distributions/new")
 async def new_distribution(request: Request, session: PageUser, fund_id: ObjectId) -> Response:
     fund = await session.api.get(f"/api/funds/{fund_id}")
-    form = DistributionForm(date=date.today().isoformat(), idempotency_key=_key())
+    form = DistributionForm(date=date.today().isoformat(), idempotency_key=new_key())
     return await _new_page(request, session, fund, form)
 
 
@@ -222,7 +213,7 @@ FormText = Annotated[str, Form(max_length=64)]
 def _typed(amount: str, on: str, method: str, kind: str, idempotency_key: str) -> DistributionForm:
     key = idempotency_key.strip()
     valid_key = 0 < len(key) <= 255 and key.isascii() and key.isprintable()
-    return DistributionForm(amount, on, method, kind, key if valid_key else _key())
+    return DistributionForm(amount, on, method, kind, key if valid_key else new_key())
 
 
 @router.post(
@@ -275,11 +266,11 @@ async def create_distribution(
     if body is None:
         return await _new_page(request, session, fund, form, fields=fields, status_code=422)
     try:
-        created = await session.api.send("POST", "/api/distributions", json=body, idempotency_key=form.idempotency_key)
+        # A second submission still in flight is refused at once here (not waited for).
+        created = await send_money(session.api, "/api/distributions", body, form.idempotency_key, wait_seconds=0)
     except ApiProblem as problem:
-        if problem.status < 500:
-            # The API kept this refusal under the key: a corrected form is a new request.
-            form.idempotency_key = _key()
+        # A refusal the API kept under the key: a corrected form is a new request.
+        form.idempotency_key = key_after(problem, form.idempotency_key, new_key(), in_flight_stored=True)
         return await _new_page(request, session, fund, form, problem=problem, status_code=problem.status)
     return redirect(f"/distributions/{created['id']}?notice=created")
 
@@ -323,7 +314,7 @@ async def _distribution_page(
         "creator_email": creator_email,
         "approver_is_viewer": distribution.get("approved_by") == user.user_id,
         "can_write": allows(Permission.DISTRIBUTIONS_WRITE, user.role),
-        "pay_key": _key(),
+        "pay_key": new_key(),
         **await _figures_context(session.api, distribution, "distribution-tiers"),
     }
     return render(
@@ -352,9 +343,9 @@ async def _act(
     try:
         await session.api.send("POST", f"/api/distributions/{distribution_id}/{verb}", idempotency_key=key)
     except ApiProblem as problem:
-        if problem.status in (401, 403, 404):
-            raise
-        return await _distribution_page(request, session, distribution_id, problem=problem, status_code=problem.status)
+        return await _distribution_page(
+            request, session, distribution_id, problem=for_form(problem), status_code=problem.status
+        )
     return redirect(f"/distributions/{distribution_id}?notice={notice}")
 
 

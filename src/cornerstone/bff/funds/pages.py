@@ -10,7 +10,6 @@ investors and capital calls pages too.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,19 +17,17 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
-from cornerstone.bff.web.api import ApiAnswer, ApiProblem
+from cornerstone.bff.web.api import ApiProblem
 from cornerstone.bff.web.charts import Series, bar_chart, legend
 from cornerstone.bff.web.errors import error_page
+from cornerstone.bff.web.forms import amount_or_error, form_problem, page_status, unless_refused
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import money, redirect, render
 from cornerstone.contracts.funds import Compounding
-from cornerstone.kit.amounts import AmountError, parse_amount
-from cornerstone.kit.request_context import current_request_id
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -40,8 +37,6 @@ CURRENCIES = ("USD", "EUR", "GBP", "CAD", "CHF", "JPY", "AUD")
 # How many rows of one list a page reads at most (the API pages by 200).
 LIST_CAP = 2000
 _PAGE = 200
-# How long a money form waits for the same key's first submission to finish (a double click).
-IN_FLIGHT_WAIT_SECONDS = 10.0
 
 NOTICES = {
     "created": "The fund was created.",
@@ -81,67 +76,6 @@ def percent_text(rate: str | None) -> str:
     if rate is None or rate == "":
         return ""
     return format(Decimal(str(rate)).scaleb(2).normalize(), "f")
-
-
-def form_problem(errors: Mapping[str, str], detail: str = "Some fields need another look.") -> ApiProblem:
-    """A problem found before calling the API (an amount that is not one), shown exactly like the
-    API's own 422: its messages next to their fields, with this page request's id."""
-    body = {
-        "title": "Check the form",
-        "detail": detail,
-        "status": 422,
-        "code": "VALIDATION_ERROR",
-        "request_id": current_request_id() or "",
-        "errors": [{"field": f"body.{name}", "message": message} for name, message in errors.items()],
-    }
-    return ApiProblem(ApiAnswer(422, Headers(), json.dumps(body).encode()))
-
-
-def page_status(problem: ApiProblem) -> int:
-    return problem.status if problem.status >= 400 else 422
-
-
-def unless_refused(problem: ApiProblem) -> ApiProblem:
-    """``problem`` to show beside its form; a refusal of the user (no session, a role without access)
-    is raised instead, for the sign-in redirect or the 403 page."""
-    if problem.status in (401, 403):
-        raise problem
-    return problem
-
-
-def amount_or_error(text: str, currency: str, field: str, errors: dict[str, str]) -> int | None:
-    """``text`` in minor units, or None with the reason in ``errors[field]``."""
-    try:
-        return parse_amount(text, currency)
-    except AmountError as error:
-        errors[field] = str(error)
-        return None
-
-
-def key_after(problem: ApiProblem, submitted: str, fresh: str) -> str:
-    """The idempotency key a money form carries after a failed submission. An outcome the API did
-    not store (a 5xx, a 503, the same key still in flight) must be retried with the same key, so
-    the money can move at most once; a stored refusal moved nothing, and a new key lets the
-    person change the form and try again."""
-    if problem.status >= 500 or problem.code == "IDEMPOTENCY_IN_FLIGHT" or not submitted:
-        return submitted or fresh
-    return fresh
-
-
-async def send_money(session: Session, path: str, body: Mapping[str, Any], key: str) -> Any:
-    """POST a money form with its key. The same form submitted twice (a double click) finds the
-    first submission in flight: wait for its outcome, which the API then replays."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + IN_FLIGHT_WAIT_SECONDS
-    pause = 0.05
-    while True:
-        try:
-            return await session.api.send("POST", path, json=dict(body), idempotency_key=key)
-        except ApiProblem as problem:
-            if problem.code != "IDEMPOTENCY_IN_FLIGHT" or loop.time() + pause > deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.5)
 
 
 async def all_items(session: Session, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

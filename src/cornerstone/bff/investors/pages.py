@@ -17,9 +17,10 @@ from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, Role, allows
-from cornerstone.bff.funds.pages import all_items, page_status, unless_refused
+from cornerstone.bff.funds.pages import all_items
 from cornerstone.bff.web.api import ApiProblem
 from cornerstone.bff.web.errors import error_page
+from cornerstone.bff.web.forms import page_status, unless_refused
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import label, redirect, render
 from cornerstone.contracts.funds import SENSITIVE_INVESTOR_FIELDS, InvestorType

@@ -8,20 +8,18 @@ API is shown the same way as one the API refused, inside its own section of the 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.web.api import ApiAnswer, ApiProblem
+from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.forms import for_form, form_problem
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import redirect
-from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -31,29 +29,6 @@ ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 OTHER_TYPE = "__other"
 TRUTH_CLASSES = ("DOC", "HUMAN")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def form_problem(
-    detail: str,
-    *,
-    title: str = "Check the form",
-    status: int = 422,
-    code: str = "VALIDATION_ERROR",
-    errors: Mapping[str, str] | None = None,
-) -> ApiProblem:
-    """A problem found by the page before calling the API, in the API's own shape (so the page
-    shows it exactly as it shows the API's), carrying this request's id."""
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "request_id": current_request_id() or "",
-        "errors": [{"field": f"body.{name}", "message": message} for name, message in (errors or {}).items()],
-    }
-    headers = Headers({REQUEST_ID_HEADER: current_request_id() or ""})
-    return ApiProblem(ApiAnswer(status, headers, json.dumps(body).encode()))
 
 
 async def show_problem(
@@ -68,10 +43,9 @@ async def show_problem(
     the page's status is the problem's (a 503 stays a 503). A refusal no form can answer (no
     session, a role the API refuses, an object it does not find) is raised instead, for the
     sign-in, 403 or 404 page."""
-    from cornerstone.bff.deals.pages import NOT_A_FORM_PROBLEM, render_deal_page
+    from cornerstone.bff.deals.pages import render_deal_page
 
-    if problem.status in NOT_A_FORM_PROBLEM:
-        raise problem
+    for_form(problem)
 
     return await render_deal_page(
         request,
@@ -129,7 +103,7 @@ async def add_material(
     elif truth_class == "DOC" and not artifact_id:
         errors["artifact_id"] = "A DOC material needs a document: upload it under Documents, then choose it here."
     if errors:
-        problem = form_problem("The material was not added.", errors=errors)
+        problem = form_problem(errors, "The material was not added.")
         return await show_problem(request, session, deal_id, problem, "materials", values)
     body: dict[str, Any] = {"type": kind, "truth_class": truth_class, "data": note_data(details)}
     if artifact_id:

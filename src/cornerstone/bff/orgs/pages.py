@@ -10,8 +10,9 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.users.pages import form_problem, sentence
+from cornerstone.bff.users.pages import NOT_SAVED, sentence
 from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.forms import form_problem, unless_refused
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import redirect, render
 from cornerstone.contracts.evidence import DEFAULT_IC_QUORUM
@@ -60,14 +61,14 @@ async def save_settings(
 ) -> Response:
     typed = ic_quorum.strip()
     if not typed.isdigit():
-        problem = form_problem({"ic_quorum": "Enter a whole number of approvals, such as 3."}, "Nothing was saved.")
+        problem = form_problem(
+            {"ic_quorum": "Enter a whole number of approvals, such as 3."}, "Nothing was saved.", title=NOT_SAVED
+        )
         return await _settings_page(request, session, problem=problem, typed=typed[:32], status_code=422)
     try:
         await session.api.send("PATCH", "/api/org/settings", json={"ic_quorum": int(typed)})
     except ApiProblem as problem:
-        if problem.status in (401, 403):
-            raise
-        message = problem.for_field("ic_quorum")
+        message = unless_refused(problem).for_field("ic_quorum")
         if message is not None:
             # The API's refusal, said plainly next to the field.
             if _refused_as_too_low(problem):
@@ -75,7 +76,10 @@ async def save_settings(
             else:
                 refusal = f"Refused: {sentence(message).rstrip('.')}."
             problem = form_problem(
-                {"ic_quorum": refusal}, "The API refused this value; nothing was saved.", status=problem.status
+                {"ic_quorum": refusal},
+                "The API refused this value; nothing was saved.",
+                title=NOT_SAVED,
+                status=problem.status,
             )
         return await _settings_page(request, session, problem=problem, typed=typed, status_code=problem.status)
     return redirect("/admin/settings?notice=saved")

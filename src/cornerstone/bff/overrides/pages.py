@@ -9,8 +9,9 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
+from cornerstone.bff.materials.pages import ObjectId, show_problem
 from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.forms import form_problem
 from cornerstone.bff.web.session import CsrfChecked, PageUser
 from cornerstone.bff.web.templating import redirect
 
@@ -35,7 +36,7 @@ async def record_override(
     if len(attestation.strip()) < ATTESTATION_MIN:
         errors["attestation"] = f"Write at least {ATTESTATION_MIN} characters: why the gate may be passed."
     if errors:
-        problem = form_problem("The override was not recorded.", errors=errors)
+        problem = form_problem(errors, "The override was not recorded.")
         return await show_problem(request, session, deal_id, problem, "overrides", values)
     try:
         await session.api.send(

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, form_problem, show_problem
+from cornerstone.bff.materials.pages import ObjectId, show_problem
 from cornerstone.bff.web.api import ApiProblem
+from cornerstone.bff.web.forms import form_problem
 from cornerstone.bff.web.session import CsrfChecked, PageUser
 from cornerstone.bff.web.templating import redirect
 
@@ -44,7 +45,7 @@ async def add_party(
     if deal_role not in DEAL_ROLES:
         errors["deal_role"] = "Choose the party's role on this deal."
     if errors:
-        problem = form_problem("The party was not added.", errors=errors)
+        problem = form_problem(errors, "The party was not added.")
         return await show_problem(request, session, deal_id, problem, "parties", values)
     try:
         await session.api.send(

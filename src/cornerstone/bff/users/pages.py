@@ -16,9 +16,9 @@ from starlette.responses import Response
 from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Role
 from cornerstone.bff.web.api import ApiAnswer, ApiProblem
+from cornerstone.bff.web.forms import for_form, form_problem, unless_refused
 from cornerstone.bff.web.session import CsrfChecked, PageUser, Session
 from cornerstone.bff.web.templating import label, redirect, render
-from cornerstone.kit.request_context import current_request_id
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -32,20 +32,8 @@ _NOTICES = {
 }
 # How many investors the form offers at most (the API's pages are read until then).
 _INVESTOR_CAP = 2000
-
-
-def form_problem(errors: Mapping[str, str], detail: str, *, status: int = 422, title: str = "Not saved") -> ApiProblem:
-    """A problem found by the page itself (before calling the API), shaped like the API's own so the
-    form macros show each message next to its field."""
-    body = {
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": "VALIDATION_FAILED",
-        "request_id": current_request_id() or "",
-        "errors": [{"field": f"form.{name}", "message": message} for name, message in errors.items()],
-    }
-    return ApiProblem(ApiAnswer(status, Headers(), json.dumps(body).encode()))
+# The title of a problem the admin pages find in a form themselves.
+NOT_SAVED = "Not saved"
 
 
 def sentence(message: str) -> str:
@@ -135,7 +123,7 @@ async def create_user(
     if role == Role.LP and not investor_id:
         errors["investor_id"] = "Choose the investor this LP user sees."
     if errors:
-        problem = form_problem(errors, "Check the fields marked below.")
+        problem = form_problem(errors, "Check the fields marked below.", title=NOT_SAVED)
         return await _users_page(request, session, problem=problem, form=form, status_code=422)
     body: dict[str, Any] = {"email": email.strip(), "role": role}
     if password:
@@ -145,9 +133,9 @@ async def create_user(
     try:
         await session.api.send("POST", "/api/users", json=body)
     except ApiProblem as problem:
-        if problem.status in (401, 403):
-            raise
-        return await _users_page(request, session, problem=_readable(problem), form=form, status_code=problem.status)
+        return await _users_page(
+            request, session, problem=_readable(unless_refused(problem)), form=form, status_code=problem.status
+        )
     return redirect("/admin/users?notice=created#main")  # not the form the post came from
 
 
@@ -155,9 +143,7 @@ async def _update(request: Request, session: Session, user_id: str, change: dict
     try:
         await session.api.send("PATCH", f"/api/users/{user_id}", json=change)
     except ApiProblem as problem:
-        if problem.status in (401, 403, 404):
-            raise
-        readable = _readable(problem)
+        readable = _readable(for_form(problem))
         return await _users_page(request, session, row_problem=(user_id, readable), status_code=problem.status)
     return redirect(f"/admin/users?notice={notice}#main")
 
@@ -167,7 +153,7 @@ async def change_role(
     request: Request, session: PageUser, user_id: UserId, role: Annotated[str, Form(max_length=32)] = ""
 ) -> Response:
     if role not in ROLES:
-        problem = form_problem({"role": "Choose a role."}, "Choose one of the roles.")
+        problem = form_problem({"role": "Choose a role."}, "Choose one of the roles.", title=NOT_SAVED)
         return await _users_page(request, session, row_problem=(user_id, problem), status_code=422)
     if role == Role.LP:
         # An LP user sees one investor's data; the link is made when the user is created.
@@ -177,6 +163,7 @@ async def change_role(
             problem = form_problem(
                 {"role": "An LP user needs an investor: add a new user with the LP role and their investor."},
                 "This user has no investor to see.",
+                title=NOT_SAVED,
             )
             return await _users_page(request, session, row_problem=(user_id, problem), status_code=422)
     return await _update(request, session, user_id, {"role": role}, "role")
