@@ -12,11 +12,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, show_problem
-from cornerstone.bff.web.api import ApiProblem
-from cornerstone.bff.web.forms import form_problem
+from cornerstone.bff.materials.pages import ObjectId, send_deal_form
 from cornerstone.bff.web.session import CsrfChecked, PageUser
-from cornerstone.bff.web.templating import redirect
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -65,9 +62,6 @@ async def update_item(
         errors["owner_id"] = "Choose an owner from the list."
     if artifact_id and not _ID.match(artifact_id):
         errors["artifact_id"] = "Choose a document from the list."
-    if errors:
-        problem = form_problem(errors, "The item was not changed.")
-        return await show_problem(request, session, deal_id, problem, "checklist", values)
     body: dict[str, Any] = {"status": status, "artifact_id": artifact_id or None}
     if status == "waived":
         body["reason"] = reason.strip()
@@ -75,8 +69,16 @@ async def update_item(
         # The same owner or date again changes nothing (no revision); an empty field clears it.
         body["owner_id"] = owner_id or None
         body["due_date"] = due_date or None
-    try:
-        await session.api.send("PATCH", f"/api/checklist-items/{item_id}", json=body)
-    except ApiProblem as problem:
-        return await show_problem(request, session, deal_id, problem, "checklist", values)
-    return redirect(f"/deals/{deal_id}?notice=checklist_updated#checklist")
+    return await send_deal_form(
+        request,
+        session,
+        deal_id,
+        "checklist",
+        values,
+        errors=errors,
+        not_done="The item was not changed.",
+        method="PATCH",
+        path=f"/api/checklist-items/{item_id}",
+        body=body,
+        notice="checklist_updated",
+    )

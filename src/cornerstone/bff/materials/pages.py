@@ -66,6 +66,33 @@ def material_type_of(choice: str, other: str) -> str:
     return re.sub(r"[\s-]+", "_", other.strip().lower())
 
 
+async def send_deal_form(
+    request: Request,
+    session: Session,
+    deal_id: str,
+    section: str,
+    values: Mapping[str, Any],
+    *,
+    errors: Mapping[str, str],
+    not_done: str,
+    method: str,
+    path: str,
+    body: Mapping[str, Any],
+    notice: str,
+) -> Response:
+    """A deal-page form's submission: with ``errors`` (found by the page) nothing is sent and the
+    form comes back with them under ``not_done``; otherwise ``body`` goes to the API, a refusal
+    comes back at the form's section (``show_problem``), and success goes back to that section
+    with ``notice``."""
+    if errors:
+        return await show_problem(request, session, deal_id, form_problem(errors, not_done), section, values)
+    try:
+        await session.api.send(method, path, json=dict(body))
+    except ApiProblem as problem:
+        return await show_problem(request, session, deal_id, problem, section, values)
+    return redirect(f"/deals/{deal_id}?notice={notice}#{section}")
+
+
 def note_data(details: str) -> dict[str, str]:
     text = details.strip()
     return {"note": text} if text else {}
@@ -102,17 +129,22 @@ async def add_material(
         errors["truth_class"] = "Choose DOC (backed by a document) or HUMAN (attested by you)."
     elif truth_class == "DOC" and not artifact_id:
         errors["artifact_id"] = "A DOC material needs a document: upload it under Documents, then choose it here."
-    if errors:
-        problem = form_problem(errors, "The material was not added.")
-        return await show_problem(request, session, deal_id, problem, "materials", values)
     body: dict[str, Any] = {"type": kind, "truth_class": truth_class, "data": note_data(details)}
     if artifact_id:
         body["artifact_id"] = artifact_id
-    try:
-        await session.api.send("POST", f"/api/deals/{deal_id}/materials", json=body)
-    except ApiProblem as problem:
-        return await show_problem(request, session, deal_id, problem, "materials", values)
-    return redirect(f"/deals/{deal_id}?notice=material_added#materials")
+    return await send_deal_form(
+        request,
+        session,
+        deal_id,
+        "materials",
+        values,
+        errors=errors,
+        not_done="The material was not added.",
+        method="POST",
+        path=f"/api/deals/{deal_id}/materials",
+        body=body,
+        notice="material_added",
+    )
 
 
 @router.post(

@@ -9,11 +9,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, show_problem
-from cornerstone.bff.web.api import ApiProblem
-from cornerstone.bff.web.forms import form_problem
+from cornerstone.bff.materials.pages import ObjectId, send_deal_form
 from cornerstone.bff.web.session import CsrfChecked, PageUser
-from cornerstone.bff.web.templating import redirect
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -35,13 +32,16 @@ async def record_override(
         errors["to"] = "Choose the move whose gate is overridden."
     if len(attestation.strip()) < ATTESTATION_MIN:
         errors["attestation"] = f"Write at least {ATTESTATION_MIN} characters: why the gate may be passed."
-    if errors:
-        problem = form_problem(errors, "The override was not recorded.")
-        return await show_problem(request, session, deal_id, problem, "overrides", values)
-    try:
-        await session.api.send(
-            "POST", f"/api/deals/{deal_id}/overrides", json={"to": to, "attestation": attestation.strip()}
-        )
-    except ApiProblem as problem:
-        return await show_problem(request, session, deal_id, problem, "overrides", values)
-    return redirect(f"/deals/{deal_id}?notice=override_recorded#overrides")
+    return await send_deal_form(
+        request,
+        session,
+        deal_id,
+        "overrides",
+        values,
+        errors=errors,
+        not_done="The override was not recorded.",
+        method="POST",
+        path=f"/api/deals/{deal_id}/overrides",
+        body={"to": to, "attestation": attestation.strip()},
+        notice="override_recorded",
+    )

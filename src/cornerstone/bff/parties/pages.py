@@ -15,11 +15,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from cornerstone.bff.audit.middleware import audited
-from cornerstone.bff.materials.pages import ObjectId, show_problem
-from cornerstone.bff.web.api import ApiProblem
-from cornerstone.bff.web.forms import form_problem
+from cornerstone.bff.materials.pages import ObjectId, send_deal_form
 from cornerstone.bff.web.session import CsrfChecked, PageUser
-from cornerstone.bff.web.templating import redirect
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 
@@ -44,13 +41,16 @@ async def add_party(
         errors["user_id"] = "A user id is letters, digits, - and _ only."
     if deal_role not in DEAL_ROLES:
         errors["deal_role"] = "Choose the party's role on this deal."
-    if errors:
-        problem = form_problem(errors, "The party was not added.")
-        return await show_problem(request, session, deal_id, problem, "parties", values)
-    try:
-        await session.api.send(
-            "POST", f"/api/deals/{deal_id}/parties", json={"user_id": user_id.strip(), "deal_role": deal_role}
-        )
-    except ApiProblem as problem:
-        return await show_problem(request, session, deal_id, problem, "parties", values)
-    return redirect(f"/deals/{deal_id}?notice=party_added#parties")
+    return await send_deal_form(
+        request,
+        session,
+        deal_id,
+        "parties",
+        values,
+        errors=errors,
+        not_done="The party was not added.",
+        method="POST",
+        path=f"/api/deals/{deal_id}/parties",
+        body={"user_id": user_id.strip(), "deal_role": deal_role},
+        notice="party_added",
+    )
