@@ -10,7 +10,7 @@ import httpx
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.support import Stack
+from tests.support import Org, Stack
 
 CHROMIUM = "/usr/bin/chromium"
 DEMO_PASSWORD = "e2e-demo-password-1234"
@@ -54,6 +54,19 @@ class UiStack:
                 assert answer.status_code == 200, answer.text
                 self._tokens[email] = answer.json()["access_token"]
         return self.stack.client(self._tokens[email])
+
+
+def demo_org(ui_stack: UiStack) -> Org:
+    """The demo org as ``tests.support`` helpers (``advance``, ``create_deal``) drive it: its admin
+    and gp, by their API tokens (setup a test is not about)."""
+    tokens = {}
+    for role in ("admin", "gp"):
+        with ui_stack.api(role):
+            pass
+        tokens[role] = ui_stack._tokens[ui_stack.email(role)]
+    with ui_stack.api("admin") as admin:
+        org_id = admin.get("/api/me").json()["org_id"]
+    return Org(ui_stack.stack, org_id, tokens["admin"], tokens={"gp": tokens["gp"]})
 
 
 def assert_accessible(page: Page) -> None:

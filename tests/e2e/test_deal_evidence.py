@@ -20,24 +20,12 @@ from playwright.sync_api import Locator, Page, expect
 
 from cornerstone.kit.service_auth import mint_service_token
 from cornerstone.ops.demo_evidence import demo_document
-from tests.e2e.support import UiStack, assert_accessible
-from tests.support import Org, advance, create_deal
+from tests.e2e.support import UiStack, assert_accessible, demo_org
+from tests.support import advance, create_deal
 
 ITEM_TITLE = "Phase I environmental site assessment (ASTM E1527-21)"
 WAIVE_TITLE = "ALTA/NSPS land title survey"
 LATE_TITLE = "Zoning report (use, parking, setbacks, nonconformities)"
-
-
-def demo_org(ui_stack: UiStack) -> Org:
-    """The demo org as ``tests.support.advance`` drives it: its admin and gp, by their API tokens."""
-    tokens = {}
-    for role in ("admin", "gp"):
-        with ui_stack.api(role):
-            pass
-        tokens[role] = ui_stack._tokens[ui_stack.email(role)]
-    with ui_stack.api("admin") as admin:
-        org_id = admin.get("/api/me").json()["org_id"]
-    return Org(ui_stack.stack, org_id, tokens["admin"], tokens={"gp": tokens["gp"]})
 
 
 def new_deal(ui_stack: UiStack, *stages: str, asset_class: str = "other") -> dict[str, Any]:

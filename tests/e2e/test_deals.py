@@ -15,21 +15,14 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import DEMO_EMAILS, DEMO_PASSWORD, UiStack, assert_accessible, request_id_in_footer
-from tests.support import TEST_PASSWORD, Org, advance, login, new_org, supply_material
+from tests.e2e.support import UiStack, assert_accessible, demo_org, request_id_in_footer
+from tests.support import TEST_PASSWORD, advance, login, new_org, supply_material
 
 Snap = Callable[[Page, str], None]
 
 
 def _unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:8]}"
-
-
-def _demo_org(ui_stack: UiStack) -> Org:
-    """The demo org as ``tests.support`` helpers drive it (setup the test is not about)."""
-    admin = login(ui_stack.stack, DEMO_EMAILS["admin"], DEMO_PASSWORD)
-    gp = login(ui_stack.stack, DEMO_EMAILS["gp"], DEMO_PASSWORD)
-    return Org(ui_stack.stack, "demo", admin, tokens={"gp": gp})
 
 
 def _create_deal(ui_stack: UiStack, **fields: Any) -> dict[str, Any]:
@@ -276,7 +269,7 @@ def test_next_steps_walk_a_fresh_deal_through_its_gates_to_loi(ui_stack: UiStack
 
 
 def test_you_can_withdraw_your_own_approval(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
-    org = _demo_org(ui_stack)
+    org = demo_org(ui_stack)
     deal = advance(org, advance(org, _create_deal(ui_stack, purchase_price=2_000_000_00), "underwriting"), "ic_review")
     page = page_as("gp")
     page.goto(f"/deals/{deal['id']}")
@@ -335,7 +328,7 @@ def test_another_orgs_deal_and_a_missing_one_are_the_404_page(ui_stack: UiStack,
 
 
 def test_a_snapshot_as_of_a_past_instant_shows_the_stage_then(ui_stack: UiStack, page_as: Callable[..., Page]) -> None:
-    org = _demo_org(ui_stack)
+    org = demo_org(ui_stack)
     deal = _create_deal(ui_stack)
     moved = advance(org, deal, "underwriting")
     created = datetime.fromisoformat(deal["created_at"].replace("Z", "+00:00"))

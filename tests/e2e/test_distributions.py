@@ -90,7 +90,9 @@ def distributions_of(ui_stack: UiStack, fund_id: str) -> list[dict[str, Any]]:
         return list(_ok(gp.get("/api/distributions", params={"fund_id": fund_id}))["items"])
 
 
-def fill_distribution(page: Page, amount: str, on: str, method: str, kind: str) -> None:
+def new_distribution(page: Page, fund_id: str, amount: str, on: str, method: str, kind: str) -> None:
+    """The fund's new-distribution form, filled in (not submitted)."""
+    page.goto(f"/funds/{fund_id}/distributions/new")
     page.get_by_label("Amount").fill(amount)
     page.get_by_label("Date").fill(on)
     page.get_by_label("Method").select_option(method)
@@ -117,9 +119,8 @@ def test_waterfall_journey_preview_create_refused_self_approval_second_person_ap
     lp_email = lp_user_of(ui_stack, lp_investor)
 
     gp = page_as("gp")
-    gp.goto(f"/funds/{fund.id}/distributions/new")
+    new_distribution(gp, fund.id, "1,500,000.00", "2026-01-01", "waterfall", "sale_proceeds")
     expect(gp.get_by_role("heading", level=1)).to_have_text(f"New distribution — {fund.name}")
-    fill_distribution(gp, "1,500,000.00", "2026-01-01", "waterfall", "sale_proceeds")
     gp.get_by_role("button", name="Preview distribution").click()
 
     # 1,000,000.00 capital + 80,000.00 pref (8 % for 365 days) + 20,000.00 catch-up + 400,000.00 split 80/20.
@@ -196,8 +197,7 @@ def test_submitting_the_same_create_and_pay_forms_twice_moves_money_once(
 ) -> None:
     fund = funded_fund(ui_stack, "Twice")
     gp = page_as("gp")
-    gp.goto(f"/funds/{fund.id}/distributions/new")
-    fill_distribution(gp, "250,000.00", "2026-01-01", "pro_rata", "operating_income")
+    new_distribution(gp, fund.id, "250,000.00", "2026-01-01", "pro_rata", "operating_income")
     create_action = f"/funds/{fund.id}/distributions"
     fields = form_fields(gp, create_action)
     assert fields["idempotency_key"]
@@ -233,8 +233,7 @@ def test_a_pro_rata_distribution_is_split_by_contributed_capital(
 ) -> None:
     fund = funded_fund(ui_stack, "Pro Rata")
     gp = page_as("gp")
-    gp.goto(f"/funds/{fund.id}/distributions/new")
-    fill_distribution(gp, "100,000.01", "2026-03-31", "pro_rata", "operating_income")
+    new_distribution(gp, fund.id, "100,000.01", "2026-03-31", "pro_rata", "operating_income")
     gp.get_by_role("button", name="Preview distribution").click()
     tiers = gp.get_by_role("table", name="Distribution by waterfall tier")
     expect(tiers.get_by_role("row", name=re.compile("^LP split"))).to_contain_text("$100,000.01")
@@ -259,8 +258,7 @@ def test_a_bad_amount_is_shown_next_to_amount_and_creates_nothing(
 ) -> None:
     fund = funded_fund(ui_stack, "Typo")
     gp = page_as("gp")
-    gp.goto(f"/funds/{fund.id}/distributions/new")
-    fill_distribution(gp, "12,50.5", "2026-01-01", "waterfall", "other")
+    new_distribution(gp, fund.id, "12,50.5", "2026-01-01", "waterfall", "other")
     with gp.expect_response(lambda r: r.url.endswith(f"/funds/{fund.id}/distributions")) as posted:
         gp.get_by_role("button", name="Create distribution").click()
     assert posted.value.status == 422

@@ -10,22 +10,11 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import UiStack, assert_accessible
-from tests.support import Org, advance, create_deal
+from tests.e2e.support import UiStack, assert_accessible, demo_org
+from tests.support import advance, create_deal
 
 FLOOD = "Flood zone determination"
 NOT_THEIRS = "Phase I environmental site assessment (ASTM E1527-21)"
-
-
-def _demo_org(ui_stack: UiStack) -> Org:
-    tokens = {}
-    for role in ("admin", "gp"):
-        with ui_stack.api(role):
-            pass
-        tokens[role] = ui_stack._tokens[ui_stack.email(role)]
-    with ui_stack.api("admin") as admin:
-        org_id = admin.get("/api/me").json()["org_id"]
-    return Org(ui_stack.stack, org_id, tokens["admin"], tokens={"gp": tokens["gp"]})
 
 
 def _lender_id(ui_stack: UiStack) -> str:
@@ -55,7 +44,7 @@ def _lenders_deal_at_psa(ui_stack: UiStack) -> dict[str, Any]:
             f"/api/deals/{deal['id']}/parties", json={"user_id": _lender_id(ui_stack), "deal_role": "lender"}
         )
         assert added.status_code == 201, added.text
-    org = _demo_org(ui_stack)
+    org = demo_org(ui_stack)
     for stage in ("underwriting", "ic_review", "loi", "psa"):
         deal = advance(org, deal, stage)
     return deal
