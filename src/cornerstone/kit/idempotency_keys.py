@@ -11,6 +11,11 @@ REPLAYED_HEADER = "Idempotency-Replayed"
 MAX_KEY_LENGTH = 255
 
 
+def is_valid_key(key: str) -> bool:
+    """1-255 printable ASCII characters (space to ``~``)."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and all(" " <= char <= "~" for char in key)
+
+
 def validated_key(values: Sequence[str]) -> str:
     """The one ``Idempotency-Key`` of a request (all values of the header): 1-255 printable ASCII
     characters (space to ``~``); else 400 ``IDEMPOTENCY_KEY_REQUIRED``."""
@@ -22,7 +27,7 @@ def validated_key(values: Sequence[str]) -> str:
     if len(values) > 1:
         raise IdempotencyKeyRequired(f"Send exactly one `{KEY_HEADER}` header, not {len(values)}.")
     key = values[0]
-    if len(key) > MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in key):
+    if not is_valid_key(key):
         raise IdempotencyKeyRequired(
             f"The `{KEY_HEADER}` header is malformed: it must be 1-{MAX_KEY_LENGTH} printable ASCII characters."
         )

@@ -24,6 +24,7 @@ from cornerstone.bff.web.errors import error_page
 from cornerstone.bff.web.forms import (
     amount_or_error,
     for_form,
+    form_key,
     form_problem,
     key_after,
     new_key,
@@ -164,7 +165,7 @@ async def preview_call(
     the form keeps its key (the call is not created yet)."""
     fund = await session.api.get(f"/api/funds/{fund_id}")
     values = {"amount": amount, "due_date": due_date, "purpose": purpose, "deal_id": deal_id}
-    key = idempotency_key or new_key()
+    key = form_key(idempotency_key)
     body, problem = _call_body(fund, values)
     if body is None:
         return await _new_call_page(request, session, fund, values=values, key=key, problem=problem)
@@ -196,10 +197,10 @@ async def create_call(
     body, problem = _call_body(fund, values)
     if body is None:
         # Nothing was sent: the form keeps its key.
-        key = idempotency_key or new_key()
+        key = form_key(idempotency_key)
         return await _new_call_page(request, session, fund, values=values, key=key, problem=problem)
     try:
-        call = await send_money(session.api, "/api/capital-calls", body, idempotency_key or new_key())
+        call = await send_money(session.api, "/api/capital-calls", body, form_key(idempotency_key))
     except ApiProblem as refused:
         key = key_after(unless_refused(refused), idempotency_key, new_key())
         return await _new_call_page(request, session, fund, values=values, key=key, problem=refused)
@@ -342,7 +343,7 @@ async def record_payment(
         )
     body = {"investor_id": investor_id, "amount": minor, "received_at": received_at.strip()}
     try:
-        await send_money(session.api, f"/api/capital-calls/{call_id}/payments", body, idempotency_key or new_key())
+        await send_money(session.api, f"/api/capital-calls/{call_id}/payments", body, form_key(idempotency_key))
     except ApiProblem as refused:
         return await _call_page(
             request,

@@ -278,6 +278,18 @@ def _new_deal_page(
     )
 
 
+def _checked_fields(
+    values: Mapping[str, str], currency: str, errors: dict[str, str]
+) -> tuple[dict[str, int | None], dict[str, int | None]]:
+    """The fields a new deal and an edit share, checked as typed: a name, a known asset class, the
+    amounts in ``currency`` and the counts. Messages go into ``errors``."""
+    if not values["name"].strip():
+        errors["name"] = "Enter the deal's name."
+    if values["asset_class"] not in {a.value for a in ASSET_CLASSES}:
+        errors["asset_class"] = "Choose an asset class."
+    return _amounts(values, currency, errors), _counts(values, errors)
+
+
 @router.get("/deals/new")
 async def new_deal_form(request: Request, session: PageUser) -> Response:
     if not allows(Permission.DEALS_WRITE, session.user.role):
@@ -321,15 +333,10 @@ async def create_deal(
         "country": country,
     }
     errors: dict[str, str] = {}
-    if not name.strip():
-        errors["name"] = "Enter the deal's name."
-    if asset_class not in {a.value for a in ASSET_CLASSES}:
-        errors["asset_class"] = "Choose an asset class."
     if currency not in CURRENCIES:
         errors["currency"] = "Choose a currency."
         currency = "USD"
-    amounts = _amounts(values, currency, errors)
-    counts = _counts(values, errors)
+    amounts, counts = _checked_fields(values, currency, errors)
     if errors:
         return _new_deal_page(request, session, values, form_problem(errors), status_code=422)
     body: dict[str, Any] = {"name": name, "asset_class": asset_class, "currency": currency}
@@ -729,14 +736,9 @@ async def edit_deal(
         "country": country,
     }
     errors: dict[str, str] = {}
-    if not name.strip():
-        errors["name"] = "Enter the deal's name."
-    if asset_class not in {a.value for a in ASSET_CLASSES}:
-        errors["asset_class"] = "Choose an asset class."
     # Amounts are read in the deal's currency, which the form carries as it rendered it.
     currency = currency if re.fullmatch(r"[A-Z]{3}", currency) else "USD"
-    amounts = _amounts(values, currency, errors)
-    counts = _counts(values, errors)
+    amounts, counts = _checked_fields(values, currency, errors)
     if not (version.isascii() and version.isdigit() and 0 < len(version) <= 12):
         errors["version"] = "The form is out of date: reload the page."
     if errors:

@@ -21,7 +21,7 @@ from cornerstone.bff.audit.middleware import audited
 from cornerstone.bff.authz.permissions import Permission, allows
 from cornerstone.bff.web.api import ApiProblem, PageApi
 from cornerstone.bff.web.charts import Series, bar_chart
-from cornerstone.bff.web.forms import amount_or_error, for_form, key_after, new_key, send_money
+from cornerstone.bff.web.forms import amount_or_error, for_form, form_key, key_after, new_key, send_money
 from cornerstone.bff.web.session import CsrfChecked, PageUser
 from cornerstone.bff.web.templating import money, redirect, render
 from cornerstone.contracts.funds import DistributionKind, DistributionMethod
@@ -211,9 +211,7 @@ FormText = Annotated[str, Form(max_length=64)]
 
 
 def _typed(amount: str, on: str, method: str, kind: str, idempotency_key: str) -> DistributionForm:
-    key = idempotency_key.strip()
-    valid_key = 0 < len(key) <= 255 and key.isascii() and key.isprintable()
-    return DistributionForm(amount, on, method, kind, key if valid_key else new_key())
+    return DistributionForm(amount, on, method, kind, form_key(idempotency_key))
 
 
 @router.post(

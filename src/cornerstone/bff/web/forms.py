@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 
 from cornerstone.bff.web.api import ApiAnswer, ApiProblem, PageApi
 from cornerstone.kit.amounts import AmountError, parse_amount
+from cornerstone.kit.idempotency_keys import is_valid_key
 from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
 
 # How long a money form waits for the same key's first submission to finish (a double click).
@@ -81,6 +82,13 @@ def amount_or_error(text: str, currency: str, field: str, errors: dict[str, str]
 def new_key() -> str:
     """A money form's idempotency key, minted when the form is rendered."""
     return uuid.uuid4().hex
+
+
+def form_key(submitted: str) -> str:
+    """The key a submitted money form carries: its own if it is a valid ``Idempotency-Key`` (a
+    resubmission must reuse it), else a new one."""
+    key = submitted.strip()
+    return key if is_valid_key(key) else new_key()
 
 
 def key_after(problem: ApiProblem, submitted: str, fresh: str, *, in_flight_stored: bool = False) -> str:

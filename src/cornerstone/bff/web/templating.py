@@ -62,7 +62,7 @@ NAVIGATION: tuple[NavLink, ...] = (
     NavLink("Users", "/admin/users", Permission.USERS_READ),
     NavLink("Settings", "/admin/settings", Permission.ORG_SETTINGS_WRITE),
     NavLink("Audit trail", "/admin/audit", Permission.AUDIT_READ),
-    NavLink("Status", "/admin/status", Permission.USERS_WRITE),
+    NavLink("Status", "/admin/status", Permission.DEBUG_READ),
 )
 
 
