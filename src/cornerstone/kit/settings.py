@@ -22,6 +22,11 @@ class CommonSettings(BaseSettings):
         description="Shared secret the BFF signs kernel service tokens with; generated into the data dir when unset.",
         repr=False,
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper presents to `/metrics`; generated into the data dir when unset.",
+        repr=False,
+    )
     kernel_database_url: str | None = Field(
         default=None, description="Kernel database; default sqlite file `<data_dir>/kernel.sqlite3`."
     )
@@ -41,6 +46,9 @@ class CommonSettings(BaseSettings):
 
     def resolved_service_key(self) -> str:
         return load_or_create_secret(self.data_dir, "service_key", self.service_key)
+
+    def resolved_metrics_token(self) -> str:
+        return load_or_create_secret(self.data_dir, "metrics_token", self.metrics_token)
 
     def resolved_kernel_database_url(self) -> str:
         return self.kernel_database_url or f"sqlite:///{(self.data_dir / 'kernel.sqlite3').resolve()}"
