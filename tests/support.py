@@ -472,10 +472,11 @@ def advance(org: Org, deal: Mapping[str, Any], to: str, *, mover: str = "gp") ->
         option = next((o for o in options.json() if o["to"] == to), None)
         assert option is not None, f"no edge {deal.get('stage')} -> {to}: {options.json()}"
         for unmet in option["unmet"]:
-            if unmet["kind"] == "material" and unmet.get("check") == "any_of":
-                supply_material(client, deal_id, "all_equity_attestation", "HUMAN")
-            elif unmet["kind"] == "material":
-                supply_material(client, deal_id, unmet["check"], unmet["truth_class"])
+            if unmet["kind"] == "material":
+                # Where an all-equity attestation is one way to meet the item, the deal is bought all-equity.
+                ways = [unmet, *unmet["alternatives"]]
+                chosen = next((w for w in ways if w["material_type"] == "all_equity_attestation"), unmet)
+                supply_material(client, deal_id, chosen["material_type"], chosen["min_truth_class"])
             elif unmet["kind"] == "field" and unmet.get("field") == "purchase_price":
                 current = client.get(f"/api/deals/{deal_id}").json()
                 patched = client.patch(
@@ -484,7 +485,7 @@ def advance(org: Org, deal: Mapping[str, Any], to: str, *, mover: str = "gp") ->
                 assert patched.status_code == 200, patched.text
             elif unmet["kind"] == "approval" and unmet.get("check") == "approvals":
                 voters = ["gp", "admin"] if "admin" in unmet["roles"] else ["gp"]
-                if any(role.startswith("deal:") for role in unmet["roles"]):
+                if {"lender", "escrow"} & set(unmet["roles"]):  # deal roles: the lender party signs off
                     voters = ["gp", org.lender(deal_id)]
                 for voter in voters:
                     with org.client(voter) as approver:

@@ -28,7 +28,9 @@ from tests.support import (
 
 def _unmet(client: httpx.Client, deal_id: str, to: str) -> list[str]:
     options = client.get(f"/api/deals/{deal_id}/transitions").json()
-    return [u.get("check") or u.get("field") for o in options if o["to"] == to for u in o["unmet"]]
+    return [
+        u.get("material_type") or u.get("check") or u.get("field") for o in options if o["to"] == to for u in o["unmet"]
+    ]
 
 
 def _approve(client: httpx.Client, deal_id: str, to: str, decision: str = "approve") -> httpx.Response:
@@ -48,7 +50,7 @@ def test_leaving_intake_needs_attested_materials_and_the_preview_says_so(org: Or
         assert _unmet(gp, deal["id"], "underwriting") == ["rent_roll", "t12"]
         refused = transition(gp, deal, "underwriting")
         body = assert_problem(refused, 409, "DEAL_GUARD_FAILED")
-        assert [u["truth_class"] for u in body["unmet"]] == ["HUMAN", "HUMAN"]
+        assert [u["min_truth_class"] for u in body["unmet"]] == ["HUMAN", "HUMAN"]
         rent_roll = supply_material(gp, deal["id"], "rent_roll", "HUMAN")
         assert rent_roll["attested_by"] is not None
         assert _unmet(gp, deal["id"], "underwriting") == ["t12"]

@@ -27,7 +27,7 @@ def _snapshot(client: httpx.Client, deal_id: str, at: str) -> dict[str, Any]:
 
 def _unmet(snapshot: dict[str, Any], to: str) -> list[str]:
     gate = next(gate for gate in snapshot["gates"] if gate["to"] == to)
-    return [unmet.get("check") or unmet.get("field") for unmet in gate["unmet"]]
+    return [unmet.get("material_type") or unmet.get("check") or unmet.get("field") for unmet in gate["unmet"]]
 
 
 def test_a_snapshot_shows_the_then_stage_and_the_then_missing_evidence(org: Org) -> None:

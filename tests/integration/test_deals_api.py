@@ -285,7 +285,7 @@ def test_transition_preview_shows_what_each_role_may_do(org: Org) -> None:
     assert gp_view["underwriting"]["permitted"] is True
     # Leaving intake needs a rent roll and a T-12 first (the default gate table).
     assert gp_view["underwriting"]["allowed"] is False
-    assert [u["check"] for u in gp_view["underwriting"]["unmet"]] == ["rent_roll", "t12"]
+    assert [u["material_type"] for u in gp_view["underwriting"]["unmet"]] == ["rent_roll", "t12"]
     # The gp may pause, but the preview has no reason to give, so it is not allowed yet.
     assert gp_view["on_hold"]["permitted"] is True
     assert gp_view["on_hold"]["allowed"] is False

@@ -156,22 +156,70 @@ class TransitionRequest(BaseModel):
     version: Annotated[StrictInt, Field(ge=1)]
 
 
-class Unmet(BaseModel):
-    """One requirement of a gate that is not met: machine-readable and a sentence a user can act on."""
+TruthClassName = Literal["AI", "HUMAN", "DOC"]
 
-    kind: Literal["approval", "material", "check", "field"]
-    requirement: str
-    detail: str
-    # Keys that do not apply to the item's kind are left out, not sent as null, so the "why not?"
-    # preview and a refused transition render the same requirement identically.
-    field: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    check: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    truth_class: str | None = Field(
-        default=None, exclude_if=lambda value: value is None, description="material: the class needed or better"
+
+class _UnmetBase(BaseModel):
+    """What every unmet item carries: its kind, a sentence a user can act on, and what is there now."""
+
+    kind: str  # narrowed to one literal by each kind's model; declared here so it comes first on the wire
+    requirement: str = Field(description="What to do, as a sentence a user can act on.")
+    detail: str = Field(description="What is missing or in the way now.")
+
+
+class FieldUnmet(_UnmetBase):
+    """A deal field (or the request's ``reason``) that must be set."""
+
+    kind: Literal["field"] = "field"
+    field: str = Field(description="The deal field, or `reason` for the request's own reason.")
+
+
+class CheckUnmet(_UnmetBase):
+    """A computed condition of the deal that does not hold."""
+
+    kind: Literal["check"] = "check"
+    check: str = Field(
+        description="A stable name: `checklist_complete`, `linked_calls_funded`, `no_unverified_ai_material`, "
+        "`resume_stage`."
     )
-    roles: list[str] | None = Field(
-        default=None, exclude_if=lambda value: value is None, description="approval: who may give it"
+
+
+class MaterialOption(BaseModel):
+    """A material that would satisfy the item: its type, at a truth class or better."""
+
+    material_type: str
+    min_truth_class: TruthClassName
+
+
+class MaterialUnmet(_UnmetBase):
+    """A material the deal must have, at a truth class or better."""
+
+    kind: Literal["material"] = "material"
+    material_type: str = Field(description="The material type to provide (e.g. `rent_roll`).")
+    min_truth_class: TruthClassName = Field(description="The truth class needed, or better (DOC > HUMAN > AI).")
+    alternatives: list[MaterialOption] = Field(
+        default_factory=list,
+        description="Other materials that satisfy the item instead (e.g. an all-equity attestation for a loan "
+        "commitment); empty when only `material_type` does.",
     )
+
+
+class ApprovalUnmet(_UnmetBase):
+    """Approvals of the edge still missing, or a denial standing in its way."""
+
+    kind: Literal["approval"] = "approval"
+    check: Literal["approvals", "no_denial"] = Field(
+        description="`approvals`: more approvals are needed; `no_denial`: a denial of the move stands until its "
+        "author withdraws it (then `needed` is 0: no approval count helps)."
+    )
+    # Org roles (``gp``) and deal roles (``lender``) share one list: their names never overlap.
+    roles: list[str] = Field(description="Who may approve: org roles and/or deal roles such as `lender`.")
+    needed: int = Field(ge=0, description="How many more distinct people must approve (0 for `no_denial`).")
+
+
+# One item of ``unmet`` (the 409 DEAL_GUARD_FAILED body, the transitions preview, the snapshot's
+# gates): exactly the keys of its kind, so a client can act on it without parsing sentences.
+Unmet = Annotated[FieldUnmet | CheckUnmet | MaterialUnmet | ApprovalUnmet, Field(discriminator="kind")]
 
 
 class TransitionOption(BaseModel):

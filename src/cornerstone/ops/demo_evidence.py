@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cornerstone.contracts.checklists import ChecklistItemChange, ChecklistStatus
-from cornerstone.contracts.deals import Stage, TransitionRequest
+from cornerstone.contracts.deals import (
+    ApprovalUnmet,
+    CheckUnmet,
+    FieldUnmet,
+    MaterialOption,
+    MaterialUnmet,
+    Stage,
+    TransitionRequest,
+)
 from cornerstone.contracts.evidence import ApprovalCreate, DealRole, Decision, MaterialCreate, PartyCreate, TruthClass
 from cornerstone.kernel.approvals import service as approvals
 from cornerstone.kernel.artifacts.service import upload_artifact
@@ -82,7 +90,7 @@ async def _supply_material(team: DealTeam, deal_id: str, kind: str, truth_class:
 
 async def _approve(team: DealTeam, deal_id: str, to: Stage, roles: list[str]) -> None:
     voters = [team.gp, team.admin] if "admin" in roles else [team.gp]
-    if any(role.startswith("deal:") for role in roles):
+    if "lender" in roles or "escrow" in roles:  # a deal role: the lender party signs off
         voters = [team.gp, team.lender]
         async with team.database.session(write=True, org_id=team.gp.org_id) as session:
             await parties.add_party(
@@ -126,15 +134,17 @@ async def advance(team: DealTeam, deal_id: str, to: Stage, reason: str | None = 
         options = await deals.transition_options(session, team.gp, row)
     option = next(option for option in options if option.to == to)
     for unmet in option.unmet:
-        if unmet.kind == "material" and unmet.check == "any_of":
-            await _supply_material(team, deal_id, "all_equity_attestation", TruthClass.HUMAN)
-        elif unmet.kind == "material" and unmet.check and unmet.truth_class:
-            await _supply_material(team, deal_id, unmet.check, TruthClass(unmet.truth_class))
-        elif unmet.kind == "approval" and unmet.check == "approvals" and unmet.roles:
+        if isinstance(unmet, MaterialUnmet):
+            # The demo's deals are bought all-equity when that is one of the ways to satisfy the item.
+            chosen: MaterialUnmet | MaterialOption = next(
+                (other for other in unmet.alternatives if other.material_type == "all_equity_attestation"), unmet
+            )
+            await _supply_material(team, deal_id, chosen.material_type, TruthClass(chosen.min_truth_class))
+        elif isinstance(unmet, ApprovalUnmet) and unmet.check == "approvals":
             await _approve(team, deal_id, to, unmet.roles)
-        elif unmet.kind == "check" and unmet.check == "checklist_complete":
+        elif isinstance(unmet, CheckUnmet) and unmet.check == "checklist_complete":
             await work_checklist(team, deal_id)
-        elif unmet.kind == "field" and unmet.field == "reason" and reason:
+        elif isinstance(unmet, FieldUnmet) and unmet.field == "reason" and reason:
             continue  # given with the move itself
         else:
             raise RuntimeError(f"the demo cannot satisfy: {unmet.requirement}")

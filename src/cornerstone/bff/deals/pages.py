@@ -76,7 +76,6 @@ MATERIAL_LABELS = {
     "closing_statement": "closing statement",
     "wire_confirmation": "wire confirmation",
     "pm_agreement": "property management agreement",
-    "any_of": "loan commitment or all-equity attestation",
 }
 
 # Targets a deal is paused or killed to: the move needs a reason, given in the form itself.
@@ -385,11 +384,12 @@ def _edit_values(deal: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _deal_roles(session: Session, parties: Mapping[str, Any]) -> set[str]:
-    """The viewer's roles as the gates name them: the org role, and ``deal:<role>`` for a party."""
+    """The viewer's roles as an approval item's ``roles`` name them: the org role, and the deal role
+    (``lender``) for a party."""
     roles = {session.user.role}
     for party in parties.get("items", []):
         if party.get("user_id") == session.user.user_id:
-            roles.add(f"deal:{party['deal_role']}")
+            roles.add(str(party["deal_role"]))
     return roles
 
 
@@ -424,11 +424,7 @@ def _next_steps(
             elif kind == "approval":
                 actions.append({"kind": "link", "href": "#approvals", "text": "See the approvals"})
             elif kind == "material":
-                # The link names the type, so the Materials form comes with it chosen ("any_of" is
-                # a choice between types: the form lists each).
-                typed = check and check != "any_of" and _TYPE.fullmatch(str(check))
-                href = f"{page}?{urlencode({'material_type': check})}#materials" if typed else "#materials"
-                actions.append({"kind": "link", "href": href, "text": f"Add {material_label(check)}"})
+                actions.append(_material_action(page, item))
             elif kind == "check" and check == "checklist_complete":
                 actions.append({"kind": "link", "href": "#checklist", "text": "Open the checklist"})
             elif kind == "check" and check == "no_unverified_ai_material":
@@ -451,6 +447,19 @@ def _next_steps(
             }
         )
     return steps
+
+
+def _material_action(page: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    """The link that adds the material an item asks for. It names the type, so the Materials form
+    comes with it chosen; an item with alternatives is a choice between types, so the link names
+    them all and the form lists each."""
+    material_type = str(item.get("material_type") or "")
+    choices = [material_type, *(str(other.get("material_type")) for other in item.get("alternatives") or ())]
+    if len(choices) > 1:
+        return {"kind": "link", "href": "#materials", "text": "Add " + " or ".join(map(material_label, choices))}
+    typed = _TYPE.fullmatch(material_type)
+    href = f"{page}?{urlencode({'material_type': material_type})}#materials" if typed else "#materials"
+    return {"kind": "link", "href": href, "text": f"Add {material_label(material_type)}"}
 
 
 def _unique(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cornerstone.contracts.deals import Phase, Stage, Unmet
+from cornerstone.contracts.deals import (
+    ApprovalUnmet,
+    CheckUnmet,
+    FieldUnmet,
+    MaterialOption,
+    MaterialUnmet,
+    Phase,
+    Stage,
+    Unmet,
+)
 from cornerstone.contracts.evidence import DEFAULT_IC_QUORUM, Decision, TruthClass
 
 PHASE_OF: Mapping[Stage, Phase] = {
@@ -97,11 +106,10 @@ class FieldRequired:
     label: str
     kind: str = "field"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> FieldUnmet | None:
         if context.fields.get(self.field) is not None:
             return None
-        return Unmet(
-            kind="field",
+        return FieldUnmet(
             requirement=f"Set the deal's {self.label}.",
             detail=f"`{self.field}` is required for this transition and is not set.",
             field=self.field,
@@ -117,11 +125,10 @@ class ReasonRequired:
 
     kind: str = "field"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> FieldUnmet | None:
         if context.reason:
             return None
-        return Unmet(
-            kind="field",
+        return FieldUnmet(
             requirement="Give a reason for this transition.",
             detail="`reason` is required for this transition.",
             field="reason",
@@ -138,12 +145,11 @@ class ReturnsToStageLeft:
     target: Stage
     kind: str = "check"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> CheckUnmet | None:
         if context.held_from == self.target:
             return None
         left = context.held_from.value if context.held_from else "unknown"
-        return Unmet(
-            kind="check",
+        return CheckUnmet(
             requirement=f"A deal on hold returns to the stage it left ({left}).",
             detail=f"The deal was put on hold from `{left}`, not `{self.target.value}`.",
             check="resume_stage",
@@ -159,12 +165,11 @@ class LinkedCallsFunded:
 
     kind: str = "check"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> CheckUnmet | None:
         if context.unfunded_linked_calls == 0:
             return None
         count = context.unfunded_linked_calls
-        return Unmet(
-            kind="check",
+        return CheckUnmet(
             requirement="Fund the capital calls linked to this deal.",
             detail=f"{count} linked capital call{'s are' if count != 1 else ' is'} not funded yet.",
             check="linked_calls_funded",
@@ -180,7 +185,7 @@ class ChecklistComplete:
 
     kind: str = "check"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> CheckUnmet | None:
         items = context.open_checklist_items
         if items is not None and not items:
             return None
@@ -189,8 +194,7 @@ class ChecklistComplete:
         else:
             shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
             detail = f"{len(items)} required item{'s are' if len(items) != 1 else ' is'} open: {shown}."
-        return Unmet(
-            kind="check",
+        return CheckUnmet(
             requirement="Complete or waive every required diligence checklist item.",
             detail=detail,
             check="checklist_complete",
@@ -202,6 +206,12 @@ class ChecklistComplete:
 
 def _role_names(roles: frozenset[str]) -> str:
     return " or ".join(sorted(role.replace("deal:", "the deal's ") for role in roles))
+
+
+def _wire_roles(roles: frozenset[str]) -> list[str]:
+    """The roles as the API names them: ``deal:lender`` is ``lender`` (org and deal role names never
+    overlap, so the prefix the gate table uses internally is not needed on the wire)."""
+    return sorted(role.removeprefix("deal:") for role in roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,15 +229,17 @@ class ApprovalsRequired:
     def approves(self, vote: Vote, roles: frozenset[str]) -> bool:
         return vote.approver_role in roles or (vote.deal_role is not None and f"deal:{vote.deal_role}" in roles)
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> ApprovalUnmet | None:
         votes = [vote for vote in context.votes if vote.target == target]
         denials = [vote for vote in votes if vote.decision == Decision.DENY]
         if denials:
-            return Unmet(
-                kind="approval",
+            # No number of approvals outweighs a denial: nothing to count until it is withdrawn.
+            return ApprovalUnmet(
                 requirement="Resolve the denial: its author must withdraw it.",
                 detail=f"Denials of this move stand: {len(denials)}.",
                 check="no_denial",
+                roles=_wire_roles(self.roles),
+                needed=0,
             )
         approvals = [v for v in votes if v.decision == Decision.APPROVE and self.approves(v, self.roles)]
         people = {vote.approver_id for vote in approvals}
@@ -235,17 +247,20 @@ class ApprovalsRequired:
         missing_groups = [group for group in self.each_of if not any(self.approves(vote, group) for vote in approvals)]
         if len(people) >= needed and not missing_groups:
             return None
+        # Each group with no approval yet needs someone new (whoever approved is not of it), and the
+        # count needs ``needed - len(people)`` more: the larger of the two is how many more people.
+        more = max(needed - len(people), len(missing_groups))
         wanted = f"{needed} approval{'s' if needed != 1 else ''} from distinct people ({_role_names(self.roles)})"
         if self.each_of:
             wanted += ", including " + " and ".join(_role_names(group) for group in self.each_of)
-        return Unmet(
-            kind="approval",
+        return ApprovalUnmet(
             requirement=f"Get {wanted}.",
             detail=f"{len(people)} of {needed} given"
             + (f"; none yet from {' nor '.join(_role_names(g) for g in missing_groups)}" if missing_groups else "")
             + ".",
             check="approvals",
-            roles=sorted(self.roles),
+            roles=_wire_roles(self.roles),
+            needed=more,
         )
 
     def describe(self) -> str:
@@ -265,7 +280,7 @@ class MaterialRequired:
     at_least: TruthClass
     kind: str = "material"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> MaterialUnmet | None:
         have = context.materials.get(self.type)
         if have is not None and have.rank >= self.at_least.rank:
             return None
@@ -274,12 +289,11 @@ class MaterialRequired:
         else:
             detail = f"The `{self.type}` material is {have.value}; {self.at_least.value} or better is needed."
         how = "backed by an uploaded document (DOC)" if self.at_least == TruthClass.DOC else "attested by a person"
-        return Unmet(
-            kind="material",
+        return MaterialUnmet(
             requirement=f"Provide the {self.label}, {how}.",
             detail=detail,
-            check=self.type,
-            truth_class=self.at_least.value,
+            material_type=self.type,
+            min_truth_class=self.at_least.value,
         )
 
     def describe(self) -> str:
@@ -292,12 +306,11 @@ class NoUnverifiedAiMaterial:
 
     kind: str = "check"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> CheckUnmet | None:
         if context.unverified_ai_materials == 0:
             return None
         count = context.unverified_ai_materials
-        return Unmet(
-            kind="check",
+        return CheckUnmet(
             requirement="Verify or replace the AI-extracted materials.",
             detail=f"{count} material{'s are' if count != 1 else ' is'} still AI-extracted and unverified.",
             check="no_unverified_ai_material",
@@ -309,21 +322,26 @@ class NoUnverifiedAiMaterial:
 
 @dataclass(frozen=True, slots=True)
 class AnyOf:
-    """One of several ways to satisfy a gate item (e.g. a loan commitment or an all-equity attestation)."""
+    """One of several materials satisfies a gate item (e.g. a loan commitment or an all-equity attestation)."""
 
-    options: tuple[Requirement, ...]
+    options: tuple[MaterialRequired, ...]
     label: str
     kind: str = "material"
 
-    def evaluate(self, context: GateContext, target: Stage) -> Unmet | None:
+    def evaluate(self, context: GateContext, target: Stage) -> MaterialUnmet | None:
         unmet = [option.evaluate(context, target) for option in self.options]
         if any(item is None for item in unmet):
             return None
-        return Unmet(
-            kind="material",
+        # The first option is the usual way (it names the item); the others are its alternatives.
+        first, *others = self.options
+        return MaterialUnmet(
             requirement=f"Provide {self.label}.",
             detail=" Or: ".join(item.detail for item in unmet if item is not None),
-            check="any_of",
+            material_type=first.type,
+            min_truth_class=first.at_least.value,
+            alternatives=[
+                MaterialOption(material_type=option.type, min_truth_class=option.at_least.value) for option in others
+            ],
         )
 
     def describe(self) -> str:
