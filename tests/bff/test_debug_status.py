@@ -29,8 +29,23 @@ def test_an_admin_gets_the_version_uptime_and_each_dependency_measured(org: Org)
         assert body[dependency]["latency_ms"] >= 0
     # The test stack shares no counters through Redis: not configured, nothing to reach.
     assert body["redis"] == {"configured": False, "reachable": None, "latency_ms": None, "backend": "memory"}
-    # Circuit breakers do not exist yet: none are reported.
-    assert body["circuits"] == []
+    # One breaker per outbound dependency: the kernel's, closed on a healthy stack.
+    [kernel] = body["circuits"]
+    assert set(kernel) == {
+        "dependency",
+        "state",
+        "failure_rate",
+        "slow_call_rate",
+        "calls_in_window",
+        "opened_at",
+        "retry_in_seconds",
+    }
+    assert (kernel["dependency"], kernel["state"], kernel["opened_at"], kernel["retry_in_seconds"]) == (
+        "kernel",
+        "closed",
+        None,
+        None,
+    )
     assert first.headers["cache-control"] == "no-store"
 
 
@@ -74,4 +89,5 @@ def test_a_stopped_kernel_and_an_unreachable_redis_are_reported(databases: Datab
     assert body["kernel"] == {"reachable": False, "latency_ms": None}
     assert body["database"]["reachable"] is True
     assert body["redis"] == {"configured": True, "reachable": False, "latency_ms": None, "backend": "memory"}
-    assert body["circuits"] == []
+    # The probe goes around the breaker (it asks "up now?"), so it alone never opens it.
+    assert [(c["dependency"], c["state"]) for c in body["circuits"]] == [("kernel", "closed")]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cornerstone.bff.auth.keys import KeyRing, keyring_from_env, load_keyring
+from cornerstone.kit.resilience import BreakerSettings, RetryPolicy
 from cornerstone.kit.settings import CommonSettings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -26,7 +27,43 @@ class BffSettings(CommonSettings):
     )
     kernel_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to open a kernel connection.")
     kernel_read_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a kernel answer.")
-    kernel_retry_after: int = Field(default=5, ge=1, description="Retry-After seconds on 503 KERNEL_UNAVAILABLE.")
+    kernel_retry_after: int = Field(
+        default=5, ge=1, description="Retry-After seconds on 503 KERNEL_UNAVAILABLE when the breaker is not open."
+    )
+    kernel_deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Overall seconds for one kernel call, every retry and wait included; caps each attempt's "
+        "timeout. Default: the read timeout, so a hung kernel costs a caller one read timeout, not several.",
+    )
+    kernel_retry_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts in all for an idempotent kernel call (reads, keyed money writes)."
+    )
+    kernel_retry_backoff_seconds: float = Field(
+        default=0.05, gt=0, description="First retry waits a random time up to this; the bound doubles each retry."
+    )
+    kernel_retry_backoff_max_seconds: float = Field(default=1.0, gt=0, description="Largest bound of one retry wait.")
+    kernel_breaker_window_size: int = Field(
+        default=20, ge=1, description="Kernel circuit breaker: calls in its sliding window."
+    )
+    kernel_breaker_minimum_calls: int = Field(
+        default=5, ge=1, description="Kernel circuit breaker: calls in the window before it may open."
+    )
+    kernel_breaker_failure_rate: float = Field(
+        default=50.0, gt=0, le=100, description="Kernel circuit breaker: percent of failed calls that opens it."
+    )
+    kernel_breaker_slow_call_rate: float = Field(
+        default=100.0, gt=0, le=100, description="Kernel circuit breaker: percent of slow calls that opens it."
+    )
+    kernel_breaker_slow_call_seconds: float = Field(
+        default=2.0, gt=0, description="Kernel circuit breaker: a call at least this long is slow."
+    )
+    kernel_breaker_open_seconds: float = Field(
+        default=10.0, gt=0, description="Kernel circuit breaker: seconds open before probes are let through."
+    )
+    kernel_breaker_half_open_calls: int = Field(
+        default=2, ge=1, description="Kernel circuit breaker: probes let through when half-open; it decides on them."
+    )
     jwt_signing_key: str | None = Field(
         default=None,
         description="HS256 key that signs access tokens; when unset, the key ring in the data dir is used.",
@@ -112,6 +149,31 @@ class BffSettings(CommonSettings):
         if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("CORNERSTONE_REDIS_URL must be redis://, rediss:// or unix://")
         return value or None
+
+    @model_validator(mode="after")
+    def _breaker_minimum_fits_window(self) -> BffSettings:
+        if self.kernel_breaker_minimum_calls > self.kernel_breaker_window_size:
+            raise ValueError("CORNERSTONE_KERNEL_BREAKER_MINIMUM_CALLS must not exceed the window size")
+        return self
+
+    def kernel_breaker(self) -> BreakerSettings:
+        return BreakerSettings(
+            window_size=self.kernel_breaker_window_size,
+            minimum_calls=self.kernel_breaker_minimum_calls,
+            failure_rate_threshold=self.kernel_breaker_failure_rate / 100,
+            slow_call_rate_threshold=self.kernel_breaker_slow_call_rate / 100,
+            slow_call_seconds=self.kernel_breaker_slow_call_seconds,
+            open_seconds=self.kernel_breaker_open_seconds,
+            half_open_calls=self.kernel_breaker_half_open_calls,
+        )
+
+    def kernel_retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.kernel_retry_attempts,
+            backoff_seconds=self.kernel_retry_backoff_seconds,
+            backoff_max_seconds=self.kernel_retry_backoff_max_seconds,
+            deadline_seconds=self.kernel_deadline_seconds or self.kernel_read_timeout,
+        )
 
     def token_keyring(self) -> KeyRing:
         if self.jwt_signing_key:

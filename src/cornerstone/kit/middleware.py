@@ -9,12 +9,15 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cornerstone.kit.problems import problem_response
+from cornerstone.kit.problems import problem_code_var, problem_response
+from cornerstone.kit.recent_errors import RECENT_ERRORS
 from cornerstone.kit.request_context import (
     REQUEST_ID_HEADER,
     accept_or_new_request_id,
     request_id_var,
+    request_scope_var,
 )
+from cornerstone.kit.tracing import TRACEPARENT_HEADER, accept_or_new_trace, trace_var
 
 log = structlog.get_logger("cornerstone.http")
 
@@ -30,10 +33,12 @@ def loggable_path(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Outermost layer: request id in and out, one access log line, and a problem body for crashes.
+    """Outermost layer: request id and trace context in and out, one access log line, and a problem
+    body for crashes.
 
     An exception no handler caught becomes a 500 problem with no internals in the body; the
-    stack trace goes to the log with the request id.
+    stack trace goes to the log with the request id. Every 5xx answer is also kept in the recent
+    errors buffer (``kit.recent_errors``) for ``/api/debug/errors``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -43,12 +48,23 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accept_or_new_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
-        token = request_id_var.set(request_id)
+        request_headers = Headers(scope=scope)
+        request_id = accept_or_new_request_id(request_headers.get(REQUEST_ID_HEADER))
+        trace = accept_or_new_trace(request_headers.get(TRACEPARENT_HEADER))
+        tokens = (
+            request_id_var.set(request_id),
+            trace_var.set(trace),
+            request_scope_var.set(scope),
+            problem_code_var.set({}),
+        )
+        # An in-process call (the web UI's pages call the API through this stack) binds its own
+        # context; the caller's comes back when it returns.
+        outer_log_context = structlog.contextvars.get_contextvars()
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace.trace_id)
         started = time.perf_counter()
         status_holder = {"status": 500, "started": False}
+        crashed: list[str] = []
 
         async def send_with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -56,11 +72,13 @@ class RequestContextMiddleware:
                 status_holder["started"] = True
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
+                headers[TRACEPARENT_HEADER] = trace.header()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
-        except Exception:
+        except Exception as exc:
+            crashed.append(f"unhandled {type(exc).__name__}")
             log.exception("unhandled_error", method=scope["method"], path=loggable_path(scope))
             if not status_holder["started"]:
                 response = problem_response(
@@ -71,15 +89,28 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_with_request_id)
         finally:
+            status = int(status_holder["status"])
+            code = problem_code_var.get().get("code")
             log.info(
                 "request",
                 method=scope["method"],
                 path=loggable_path(scope),
-                status=status_holder["status"],
+                status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            if status >= 500:
+                RECENT_ERRORS.record_server_error(
+                    route=loggable_path(scope),
+                    status=status,
+                    code=code,
+                    error=crashed[0] if crashed else f"status {status}",
+                )
             structlog.contextvars.clear_contextvars()
-            request_id_var.reset(token)
+            structlog.contextvars.bind_contextvars(**outer_log_context)
+            request_id_var.reset(tokens[0])
+            trace_var.reset(tokens[1])
+            request_scope_var.reset(tokens[2])
+            problem_code_var.reset(tokens[3])
 
 
 API_SECURITY_HEADERS: tuple[tuple[str, str], ...] = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -107,9 +108,19 @@ _STATUS_TITLES = {
 }
 
 
+# Per request (set by the request context middleware): the code of the problem answered, if any,
+# for the access log and the recent errors buffer.
+# Outside a request the default holder is this one, which is never written to.
+_NO_REQUEST: dict[str, str] = {}
+problem_code_var: ContextVar[dict[str, str]] = ContextVar("problem_code", default=_NO_REQUEST)
+
+
 def problem_body(
     *, status: int, code: str, title: str, detail: str, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
+    holder = problem_code_var.get()
+    if holder is not _NO_REQUEST:
+        holder["code"] = code
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
         "title": title,

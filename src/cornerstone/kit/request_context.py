@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
@@ -29,3 +31,16 @@ def bind_identity(*, org_id: str | None = None, user_id: str | None = None, role
     """Attach who is calling to every later log line of this request."""
     values = {k: v for k, v in {"org_id": org_id, "user_id": user_id, "role": role}.items() if v is not None}
     structlog.contextvars.bind_contextvars(**values)
+
+
+# The ASGI scope of the request being served, so code far from it (an outbound call failing, say)
+# can name the route it serves by its template once the router has matched it.
+request_scope_var: ContextVar[MutableMapping[str, Any] | None] = ContextVar("request_scope", default=None)
+
+
+def current_route_template() -> str | None:
+    """The matched route's template (``/api/deals/{deal_id}``), or None outside a routed request."""
+    scope = request_scope_var.get()
+    route = scope.get("route") if scope else None
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None

@@ -1,17 +1,19 @@
 """How the running BFF is (admin only): its version and uptime, and whether each dependency it
 needs answers, measured on the spot - the kernel's readiness probe, a ``SELECT 1`` on the
-database, a ``PING`` to Redis when rate-limit counters are shared there. Nothing of any org's
-data is read or shown."""
+database, a ``PING`` to Redis when rate-limit counters are shared there; the state of each
+dependency's circuit breaker; and the recent server errors and failed outbound calls. Nothing of
+any org's data is read or shown: these describe the process, which serves every org."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from cornerstone import __version__
@@ -20,6 +22,8 @@ from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.bff.ratelimit import CounterStore
 from cornerstone.kit.db import Database
+from cornerstone.kit.recent_errors import CAPACITY, RECENT_ERRORS
+from cornerstone.kit.resilience import CircuitBreaker
 
 router = APIRouter(prefix="/api/debug", tags=["debug"])
 log = structlog.get_logger("cornerstone.bff.debug")
@@ -44,14 +48,65 @@ class RedisStatus(BaseModel):
     backend: str  # where rate-limit counters go right now: "redis" or "memory"
 
 
+class Circuit(BaseModel):
+    dependency: str
+    state: str  # "closed", "open" or "half_open"
+    failure_rate: float | None  # a fraction of the calls in the window; null before any call
+    slow_call_rate: float | None
+    calls_in_window: int
+    opened_at: datetime | None  # when it last opened; null while closed
+    retry_in_seconds: float | None  # while open: until the next probe is let through
+
+
+class Circuits(BaseModel):
+    circuits: list[Circuit]
+
+
 class Status(BaseModel):
     version: str
     uptime_seconds: float
     kernel: Dependency
     database: Dependency
     redis: RedisStatus
-    # Circuit breakers are not built yet: always empty for now.
-    circuits: list[dict[str, object]]
+    circuits: list[Circuit]
+
+
+class RecentErrorItem(BaseModel):
+    at: datetime
+    request_id: str | None
+    route: str | None  # the route template, never a raw path
+    status: int | None
+    code: str | None
+    error: str  # the kind of failure, never a message or a body
+    dependency: str | None  # set for a failed outbound call
+
+
+class RecentErrors(BaseModel):
+    items: list[RecentErrorItem]
+
+
+def breakers(request: Request) -> list[CircuitBreaker]:
+    """Every dependency's breaker in this process (only the kernel's for now)."""
+    kernel: KernelClient = request.app.state.kernel
+    return [kernel.resilience.breaker]
+
+
+def _circuits(request: Request) -> list[Circuit]:
+    return [Circuit.model_validate(breaker.snapshot(), from_attributes=True) for breaker in breakers(request)]
+
+
+@router.get("/circuits", response_model=Circuits)
+async def circuits(request: Request, _admin: Admin) -> Circuits:
+    """Each outbound dependency's circuit breaker as it is now."""
+    return Circuits(circuits=_circuits(request))
+
+
+@router.get("/errors", response_model=RecentErrors)
+async def errors(
+    _admin: Admin, limit: Annotated[int, Query(ge=1, le=CAPACITY, description="Most recent first.")] = 50
+) -> RecentErrors:
+    """Recent server-side errors and failed outbound calls of this process (the last 200 at most)."""
+    return RecentErrors(items=[RecentErrorItem.model_validate(item.as_dict()) for item in RECENT_ERRORS.latest(limit)])
 
 
 @router.get("/status", response_model=Status)
@@ -69,7 +124,7 @@ async def status(request: Request, _admin: Admin) -> Status:
         kernel=kernel_probe,
         database=database_probe,
         redis=redis_probe,
-        circuits=[],
+        circuits=_circuits(request),
     )
 
 

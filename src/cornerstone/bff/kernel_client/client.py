@@ -2,7 +2,11 @@
 the request id, and the kernel's answers mapped onto the BFF's error taxonomy.
 
 A kernel that cannot be reached, or does not answer within the read timeout, or answers
-5xx, is an outage: 503 ``KERNEL_UNAVAILABLE`` with ``Retry-After``. A kernel 4xx is an
+5xx, is an outage: 503 ``KERNEL_UNAVAILABLE`` with ``Retry-After``. Every call goes through the
+kernel's breaker and retry policy (``kit.resilience``): while the breaker is open the 503 comes at
+once, without a call, with ``Retry-After`` = seconds until the next probe; reads and money writes
+carrying an Idempotency-Key are retried with backoff within the call's deadline, other writes are
+sent once. A kernel 4xx is an
 answer (not found, conflict, validation), passed on with the same status and code. So is
 the one 5xx that is a finding rather than an outage: ``ARTIFACT_CORRUPT`` (stored bytes that
 no longer match their hash; retrying cannot help, and hiding it behind a 503 would be a lie).
@@ -13,7 +17,7 @@ body without holding it in memory, ``download`` hands back the kernel's answer t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +28,18 @@ from cornerstone.bff.auth.dependencies import Principal
 from cornerstone.kit.idempotency_keys import KEY_HEADER
 from cornerstone.kit.problems import AppError, ServiceUnavailable
 from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
+from cornerstone.kit.resilience import AttemptFailed, BreakerOpen, BreakerSettings, Resilience, RetryPolicy
 from cornerstone.kit.service_auth import mint_service_token
+from cornerstone.kit.tracing import TRACEPARENT_HEADER, current_traceparent_for_call
 
 log = structlog.get_logger("cornerstone.bff.kernel_client")
 
 
 class KernelUnavailable(ServiceUnavailable):
+    """The kernel (the authority for deals and money) did not answer, answered with a server error,
+    or its circuit breaker is open; nothing was decided. Retry after ``Retry-After`` seconds - a
+    money POST with the same Idempotency-Key, which moves the money at most once."""
+
     code = "KERNEL_UNAVAILABLE"
     title = "Kernel unavailable"
 
@@ -85,10 +95,17 @@ class KernelClient:
         connect_timeout: float,
         read_timeout: float,
         retry_after: int,
+        breaker: BreakerSettings | None = None,
+        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._service_key = service_key
         self._retry_after = retry_after
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self.resilience = Resilience(
+            "kernel", breaker or BreakerSettings(), retry or RetryPolicy(deadline_seconds=read_timeout)
+        )
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout),
@@ -99,11 +116,42 @@ class KernelClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _unavailable(self) -> KernelUnavailable:
+    def _unavailable(self, retry_after: int | None = None) -> KernelUnavailable:
         return KernelUnavailable(
             "The deal and money service is temporarily unavailable; retry shortly.",
-            headers={"Retry-After": str(self._retry_after)},
+            headers={"Retry-After": str(retry_after or self._retry_after)},
         )
+
+    def _timeout(self, budget: float) -> httpx.Timeout:
+        """The client's timeouts, none longer than what is left of the call's deadline."""
+        connect = min(self._connect_timeout, budget)
+        read = min(self._read_timeout, budget)
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    async def _resilient(
+        self, send: Callable[[float], Awaitable[httpx.Response]], *, idempotent: bool, operation: str
+    ) -> httpx.Response:
+        """``send`` under the breaker and retry policy; an outage of any kind becomes the 503."""
+        try:
+            return await self.resilience.call(send, idempotent=idempotent, operation=operation)
+        except BreakerOpen as exc:
+            raise self._unavailable(exc.retry_after) from None
+        except AttemptFailed:
+            raise self._unavailable() from None
+
+    @staticmethod
+    def _check_outage(response: httpx.Response) -> None:
+        """A 5xx answer is an outage (``AttemptFailed``), but for the findings passed through as they are.
+        The body must have been read."""
+        if response.status_code < 500:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("code") in PASSED_THROUGH_SERVER_ERRORS:
+            return
+        raise AttemptFailed(f"status {response.status_code}", status=response.status_code)
 
     def _headers(self, caller: Principal, idempotency_key: str | None = None) -> dict[str, str]:
         token = mint_service_token(
@@ -113,6 +161,9 @@ class KernelClient:
         request_id = current_request_id()
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
+        traceparent = current_traceparent_for_call()
+        if traceparent:
+            headers[TRACEPARENT_HEADER] = traceparent
         if idempotency_key is not None:
             # The kernel stores the outcome under this key, so a retry never moves money twice.
             headers[KEY_HEADER] = idempotency_key
@@ -152,14 +203,25 @@ class KernelClient:
         idempotency_key: str | None = None,
     ) -> Any:
         """Call ``/kernel/v1/orgs/{caller.org_id}{path}`` on behalf of ``caller`` and return the JSON body."""
-        headers = self._headers(caller, idempotency_key)
         url = f"/kernel/v1/orgs/{caller.org_id}{path}"
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = await self._http.request(method, url, json=json, params=clean_params, headers=headers)
-        except httpx.TransportError as exc:
-            log.warning("kernel_unreachable", method=method, path=path, error=type(exc).__name__)
-            raise self._unavailable() from None
+
+        async def send(budget: float) -> httpx.Response:
+            # Minted per attempt: a retry carries a fresh service token and a new span.
+            headers = self._headers(caller, idempotency_key)
+            try:
+                response = await self._http.request(
+                    method, url, json=json, params=clean_params, headers=headers, timeout=self._timeout(budget)
+                )
+            except httpx.TransportError as exc:
+                raise AttemptFailed(type(exc).__name__) from None
+            self._check_outage(response)
+            return response
+
+        # A read changes nothing; a keyed money write is stored under its key by the kernel, so a
+        # second attempt returns the first outcome instead of moving money again.
+        idempotent = method in {"GET", "HEAD"} or idempotency_key is not None
+        response = await self._resilient(send, idempotent=idempotent, operation=method)
         self._raise_unless_success(response, method, path)
         return self._json(response, method, path)
 
@@ -180,11 +242,20 @@ class KernelClient:
         }
         url = f"/kernel/v1/orgs/{caller.org_id}{path}"
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = await self._http.post(url, content=content, params=clean_params, headers=headers)
-        except httpx.TransportError as exc:
-            log.warning("kernel_unreachable", method="POST", path=path, error=type(exc).__name__)
-            raise self._unavailable() from None
+
+        async def send(budget: float) -> httpx.Response:
+            # The body streams through once, so an upload is never retried; the read timeout is the
+            # wait for the kernel's answer once the last byte is sent.
+            try:
+                response = await self._http.post(
+                    url, content=content, params=clean_params, headers=headers, timeout=self._timeout(budget)
+                )
+            except httpx.TransportError as exc:
+                raise AttemptFailed(type(exc).__name__) from None
+            self._check_outage(response)
+            return response
+
+        response = await self._resilient(send, idempotent=False, operation="POST")
         self._raise_unless_success(response, "POST", path)
         return self._json(response, "POST", path)
 
@@ -192,20 +263,24 @@ class KernelClient:
         """GET ``path`` without reading its body: a 2xx comes back to be streamed (``chunks``), anything
         else is mapped (and its connection released) here."""
         url = f"/kernel/v1/orgs/{caller.org_id}{path}"
-        request = self._http.build_request("GET", url, headers=self._headers(caller))
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            log.warning("kernel_unreachable", method="GET", path=path, error=type(exc).__name__)
-            raise self._unavailable() from None
-        if not 200 <= response.status_code < 300:
+
+        async def send(budget: float) -> httpx.Response:
+            request = self._http.build_request("GET", url, headers=self._headers(caller), timeout=self._timeout(budget))
             try:
-                await response.aread()
+                response = await self._http.send(request, stream=True)
+                if not 200 <= response.status_code < 300:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
             except httpx.TransportError as exc:
-                log.warning("kernel_unreachable", method="GET", path=path, error=type(exc).__name__)
-                raise self._unavailable() from None
-            finally:
-                await response.aclose()
+                raise AttemptFailed(type(exc).__name__) from None
+            self._check_outage(response)
+            return response
+
+        # The breaker judges the answer's start (status and headers); the bytes stream afterwards.
+        response = await self._resilient(send, idempotent=True, operation="GET")
+        if not 200 <= response.status_code < 300:
             self._raise_unless_success(response, "GET", path)
         return KernelDownload(response, path)
 
@@ -217,8 +292,11 @@ class KernelClient:
             raise self._unavailable() from None
 
     async def ready(self) -> bool:
+        """The kernel's readiness probe, sent directly (not through the breaker): the answer to "is it
+        up right now?" must not be the breaker's memory of the past."""
         try:
             response = await self._http.get("/readyz")
         except httpx.TransportError:
             return False
         return response.status_code == 200
+
