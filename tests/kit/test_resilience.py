@@ -200,7 +200,7 @@ def test_a_released_probe_frees_its_slot() -> None:
     ],
 )
 def test_impossible_settings_are_refused(bad: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="must|fractions"):
+    with pytest.raises(ValueError, match=r"must|fractions"):
         dataclasses.replace(SETTINGS, **bad)
 
 
