@@ -201,3 +201,30 @@ def test_every_response_carries_a_request_id_and_the_security_headers_and_no_ser
         assert "x-powered-by" not in headers, name
         if status >= 400:
             assert_problem(response, status)
+
+
+def test_a_client_traceparent_is_echoed_forwarded_and_on_both_services_log_lines(stack: Stack, org: Org) -> None:
+    trace_id = uuid.uuid4().hex
+    parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    with org.client("gp") as gp:
+        deal = create_deal(gp, name="Trace Tower")
+        response = gp.get(f"/api/deals/{deal['id']}", headers={"traceparent": parent})
+        assert response.status_code == 200, response.text
+        untraced = gp.get(f"/api/deals/{deal['id']}", headers={"traceparent": "not-a-traceparent"})
+    version, echoed_trace, span, flags = response.headers["traceparent"].split("-")
+    assert (version, echoed_trace, flags) == ("00", trace_id, "01")
+    assert span != parent.split("-")[2]  # the BFF's own span
+    # A malformed one starts a new trace rather than being trusted or refused.
+    assert untraced.status_code == 200
+    assert untraced.headers["traceparent"].split("-")[1] not in {trace_id, "not"}
+
+    request_id = response.headers["x-request-id"]
+    kernel_path = "/kernel/v1/orgs/{org_id}/deals/{deal_id}"
+    for server, path in ((stack.bff, "/api/deals/{deal_id}"), (stack.kernel, kernel_path)):
+        line = _wait_for_log(
+            server,
+            f"a {server.name} log line of GET {path} in trace {trace_id}",
+            lambda line, path=path: line.get("trace_id") == trace_id and line.get("path") == path,
+        )
+        assert line["request_id"] == request_id
+        assert line["status"] == 200
