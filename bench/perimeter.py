@@ -1,4 +1,4 @@
-"""What the security perimeter costs an authenticated read.
+"""What the security perimeter, and the observability layers, cost an authenticated read.
 
 Starts one real kernel and two BFFs as subprocesses, set up identically (same settings, same
 databases, same kernel, same uvicorn) except that one is built with ``create_app(perimeter=True)``
@@ -10,6 +10,13 @@ rounds after a warm-up, and prints requests/s, p50 and p99 of each and the throu
 The limiter counts every request (a per-user quota far above the load, so nothing is refused):
 what is measured is the work it does, not refusals. ``--redis-url`` counts in Redis instead of
 memory.
+
+Then the breaker, metrics and tracing: what each adds per call, measured in-process in the same
+run (the kernel call through ``kit.resilience`` against the same call made directly; an answer
+through the HTTP metrics middleware against the same app without it; parsing and writing the
+``traceparent`` headers), summed for one read (the breaker once, metrics and tracing in both
+services) and set against one read's share of the measured throughput (1 / requests per second).
+Target: at most 5 %.
 
     .venv/bin/python bench/perimeter.py [--requests 2000] [--concurrency 16] [--rounds 3]
 """
@@ -24,13 +31,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from servers import free_port, run, serving
 
 TARGET_COST = 0.15
+OBSERVABILITY_TARGET = 0.05
 PASSWORD = secrets.token_urlsafe(16)
 
 
@@ -73,6 +83,67 @@ async def _drive(url: str, token: str, path: str, total: int, concurrency: int) 
     return Round(total, elapsed, latencies, failures)
 
 
+def _mean_seconds(body: Callable[[], Awaitable[object]], calls: int) -> float:
+    async def loop() -> float:
+        for _ in range(calls // 10):  # warm-up
+            await body()
+        started = time.perf_counter()
+        for _ in range(calls):
+            await body()
+        return (time.perf_counter() - started) / calls
+
+    return asyncio.run(loop())
+
+
+def observability_costs(calls: int) -> dict[str, float]:
+    """Seconds each layer adds to one call, measured against the same work without it."""
+    from cornerstone.kit.http_metrics import HttpMetricsMiddleware
+    from cornerstone.kit.resilience import BreakerSettings, Resilience, RetryPolicy
+    from cornerstone.kit.tracing import accept_or_new_trace
+
+    async def send(_budget: float) -> int:
+        return 200
+
+    resilience = Resilience("bench", BreakerSettings(), RetryPolicy())
+    direct = _mean_seconds(lambda: send(1.0), calls)
+    guarded = _mean_seconds(lambda: resilience.call(send, idempotent=True, operation="GET"), calls)
+
+    async def app(_scope: Any, _receive: Any, send_message: Any) -> None:
+        await send_message({"type": "http.response.start", "status": 200, "headers": []})
+        await send_message({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def discard(_message: Any) -> None:
+        return None
+
+    class Route:
+        path = "/api/deals/{deal_id}"
+
+    scope = {"type": "http", "method": "GET", "path": "/api/deals/x", "route": Route()}
+    measured = HttpMetricsMiddleware(app, service="bench")
+    bare_app = _mean_seconds(lambda: app(scope, receive, discard), calls)
+    with_metrics = _mean_seconds(lambda: measured(scope, receive, discard), calls)
+
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    async def trace() -> None:
+        context = accept_or_new_trace(incoming)
+        context.header()
+        context.child_header()
+
+    async def nothing() -> None:
+        return None
+
+    tracing = _mean_seconds(trace, calls) - _mean_seconds(nothing, calls)
+    return {
+        "breaker + retry loop (once)": max(0.0, guarded - direct),
+        "HTTP metrics (x2 services)": 2 * max(0.0, with_metrics - bare_app),
+        "traceparent (x2 services)": 2 * max(0.0, tracing),
+    }
+
+
 def serve(perimeter: bool, port: int) -> None:
     """Child process: one BFF, built with or without the perimeter, under uvicorn."""
     from cornerstone.bff.app import create_app
@@ -90,6 +161,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--redis-url", default=None, help="count in Redis (e.g. redis://127.0.0.1:6379/15)")
     parser.add_argument("--log-level", default="INFO", help="BFF and kernel log level (INFO: one line per request)")
+    parser.add_argument("--observability-calls", type=int, default=20000)
     parser.add_argument("--serve", choices=["with", "without"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,6 +246,19 @@ def main() -> None:
     print(
         f"throughput with/without: {ratio:.3f} -> the perimeter costs {cost * 100:.1f} % of read throughput "
         f"({verdict} the {TARGET_COST * 100:.0f} % target)"
+    )
+
+    read_seconds = 1 / summary["with perimeter"][0]
+    costs = observability_costs(args.observability_calls)
+    print(f"observability per read ({args.observability_calls} in-process calls each, same run):")
+    for name, seconds in costs.items():
+        print(f"  {name:<30} {seconds * 1e6:8.1f} us")
+    total = sum(costs.values())
+    share = total / read_seconds
+    verdict = "PASS" if share <= OBSERVABILITY_TARGET else "FAIL"
+    print(
+        f"  {'total':<30} {total * 1e6:8.1f} us of {read_seconds * 1e6:.0f} us per read (1 / req/s with perimeter) "
+        f"-> {share * 100:.2f} % ({verdict}: target <= {OBSERVABILITY_TARGET * 100:.0f} %)"
     )
 
 
