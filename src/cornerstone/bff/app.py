@@ -21,6 +21,7 @@ from cornerstone.bff.artifacts.endpoints import router as artifacts_router
 from cornerstone.bff.audit.endpoints import router as audit_router
 from cornerstone.bff.audit.middleware import AuditMiddleware
 from cornerstone.bff.auth.endpoints import router as auth_router
+from cornerstone.bff.auth.generations import AuthGenerations, redis_client_of
 from cornerstone.bff.auth.tokens import TokenKeys
 from cornerstone.bff.capital_calls.endpoints import router as capital_calls_router
 from cornerstone.bff.checklists.endpoints import router as checklists_router
@@ -156,6 +157,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         inner_middleware=perimeter_middleware(settings, store) if perimeter else [AuditMiddleware],
+        await app.state.auth_generations.aclose()
         outer_middleware=[PageErrorsMiddleware],
         cacheable_prefixes=(STATIC_PREFIX,),
     )
@@ -183,3 +185,5 @@ def create_app(
     app.state.allowed_origins = settings.allowed_origins()
     include_pages(app)
     return app
+    # The token check's auth generations share the limiter's Redis connection (auth.generations).
+    app.state.auth_generations = AuthGenerations(redis_client_of(store), key_prefix=settings.redis_key_prefix)

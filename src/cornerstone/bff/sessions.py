@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.bff.auth.dependencies import CurrentUser
+from cornerstone.bff.auth.generations import publish_auth_changes
 from cornerstone.kit.db import Database
 
 
@@ -32,6 +33,8 @@ async def _write_session(request: Request, user: CurrentUser) -> AsyncIterator[A
     database: Database = request.app.state.database
     async with database.session(write=True, org_id=user.org_id) as session:
         yield session
+    # Committed: a change to someone's sign-in state (auth.generations) binds their next request.
+    await publish_auth_changes(request.app.state.auth_generations, session)
 
 
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]

@@ -1,8 +1,11 @@
 """Who is calling: ``CurrentUser`` from the bearer token (or the web UI's session cookie), and
 ``require(permission)`` for each route.
 
-Tenancy comes from the authenticated user's org (looked up fresh on every request, so a
-deactivated user or a changed role takes effect at once), never from the request body.
+Tenancy comes from the authenticated user's org, never from the request body. The user is checked
+against the database (active, org, token version, token not revoked) unless the answer for this very
+token is cached under the user's current auth generation (``auth.generations``): every change that
+ends a token or changes a role writes a new generation once committed, so a deactivated user, a
+changed role or a sign-out still takes effect on the next request.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from cornerstone.bff.auth.tokens import InvalidToken, TokenKeys, decode_access_token
+from cornerstone.bff.auth.generations import AuthGenerations
+from cornerstone.bff.auth.tokens import InvalidToken, TokenClaims, TokenKeys, decode_access_token
 from cornerstone.bff.authz.permissions import Permission, allows
 from cornerstone.bff.csrf import SESSION_COOKIE
 from cornerstone.bff.models import RevokedTokenRow, UserRow
@@ -44,8 +48,9 @@ def presented_credential(request: Request) -> str | None:
 
 
 async def authenticate(request: Request, token: str) -> Principal:
-    """The principal a presented access token stands for, checked against the database on every
-    request (active user, current token version, not revoked); ``Unauthorized`` otherwise."""
+    """The principal a presented access token stands for (active user, current token version, not
+    revoked); ``Unauthorized`` otherwise. The signature and claims are checked on every request; the
+    user's state comes from the cache when its generation still matches, else from the database."""
     keys: TokenKeys = request.app.state.token_keys
     try:
         claims = decode_access_token(keys, token)
@@ -53,7 +58,29 @@ async def authenticate(request: Request, token: str) -> Principal:
         raise Unauthorized("The access token is not valid.") from None
     if not claims.org_id:
         raise Unauthorized("The access token is not valid.")
-    database: Database = request.app.state.database
+    generations: AuthGenerations = request.app.state.auth_generations
+    # Read before the database: a change committed after this read gets a newer generation, so
+    # whatever the database shows below is never cached under a generation it does not belong to.
+    read_at = generations.principals.clock()
+    generation = await generations.current(claims.user_id)
+    principal = (
+        generations.principals.get(
+            claims.jti, generation, user_id=claims.user_id, org_id=claims.org_id, token_version=claims.token_version
+        )
+        if generation is not None
+        else None
+    )
+    if principal is None:
+        principal = await _principal_from_database(request.app.state.database, claims)
+        if generation is not None:
+            generations.principals.put(claims.jti, generation, claims.token_version, principal, read_at)
+    request.state.token_claims = claims
+    bind_identity(org_id=principal.org_id, user_id=principal.user_id, role=principal.role)
+    request.state.principal = principal  # read by the audit layer
+    return principal
+
+
+async def _principal_from_database(database: Database, claims: TokenClaims) -> Principal:
     # Scoped to the org the token names: on PostgreSQL a user of any other org is not even visible.
     async with database.session(org_id=claims.org_id) as session:
         user = (await session.execute(select(UserRow).where(UserRow.id == claims.user_id))).scalar_one_or_none()
@@ -66,13 +93,9 @@ async def authenticate(request: Request, token: str) -> Principal:
         or revoked is not None
     ):
         raise Unauthorized("The access token is not valid.")
-    request.state.token_claims = claims
-    bind_identity(org_id=user.org_id, user_id=user.id, role=user.role)
-    principal = Principal(
+    return Principal(
         user_id=user.id, org_id=user.org_id, role=user.role, email=user.email, investor_id=user.investor_id
     )
-    request.state.principal = principal  # read by the audit layer
-    return principal
 
 
 async def current_user(request: Request) -> Principal:
