@@ -150,6 +150,7 @@ def create_app(
             await sweeper
         await app.state.kernel.aclose()
         await app.state.database.dispose()
+        await app.state.auth_generations.aclose()
         await store.aclose()
 
     app = new_service_app(
@@ -157,7 +158,6 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         inner_middleware=perimeter_middleware(settings, store) if perimeter else [AuditMiddleware],
-        await app.state.auth_generations.aclose()
         outer_middleware=[PageErrorsMiddleware],
         cacheable_prefixes=(STATIC_PREFIX,),
     )
@@ -182,8 +182,8 @@ def create_app(
     app.include_router(org_settings_router)
     app.include_router(debug_router)
     app.state.rate_limit_store = store
+    # The token check's auth generations share the limiter's Redis connection (auth.generations).
+    app.state.auth_generations = AuthGenerations(redis_client_of(store), key_prefix=settings.redis_key_prefix)
     app.state.allowed_origins = settings.allowed_origins()
     include_pages(app)
     return app
-    # The token check's auth generations share the limiter's Redis connection (auth.generations).
-    app.state.auth_generations = AuthGenerations(redis_client_of(store), key_prefix=settings.redis_key_prefix)
