@@ -48,7 +48,9 @@ from cornerstone.bff.web.pages import DOCUMENT_UPLOAD_PAGE, STATIC_PREFIX, inclu
 from cornerstone.kit.client_address import ClientAddressMiddleware, TrustedProxies
 from cornerstone.kit.cors import CORSMiddleware
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
+from cornerstone.kit.db_metrics import track_pool
 from cornerstone.kit.logging import configure_logging
+from cornerstone.kit.metrics_endpoint import install_metrics_endpoint
 from cornerstone.kit.request_body import RequestBodyMiddleware, StreamedBodyRoute
 from cornerstone.kit.service_app import ASGIMiddleware, new_service_app
 
@@ -121,6 +123,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_bff_database_url())
+        app.state.metrics_token = settings.resolved_metrics_token()
+        untrack_pool = track_pool("bff", app.state.database)
         app.state.token_keys = TokenKeys(
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
@@ -149,12 +153,14 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await app.state.kernel.aclose()
+        untrack_pool()
         await app.state.database.dispose()
         await app.state.auth_generations.aclose()
         await store.aclose()
 
     app = new_service_app(
         title="Cornerstone API",
+        service="bff",
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         inner_middleware=perimeter_middleware(settings, store) if perimeter else [AuditMiddleware],
@@ -162,6 +168,7 @@ def create_app(
         cacheable_prefixes=(STATIC_PREFIX,),
     )
     app.include_router(health_router)
+    install_metrics_endpoint(app)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(deals_router)

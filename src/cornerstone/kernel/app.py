@@ -30,7 +30,9 @@ from cornerstone.kernel.org_settings.endpoints import router as org_settings_rou
 from cornerstone.kernel.overrides.endpoints import router as overrides_router
 from cornerstone.kernel.parties.endpoints import router as parties_router
 from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_bypassed
+from cornerstone.kit.db_metrics import track_pool
 from cornerstone.kit.logging import configure_logging
+from cornerstone.kit.metrics_endpoint import install_metrics_endpoint
 from cornerstone.kit.service_app import freeze_startup_objects, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,6 +52,8 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_kernel_database_url())
         app.state.service_key = settings.resolved_service_key()
+        app.state.metrics_token = settings.resolved_metrics_token()
+        untrack_pool = track_pool("kernel", app.state.database)
         app.state.field_cipher = settings.field_cipher()
         app.state.artifact_storage = storage_of(settings)
         app.state.evidence_signer = load_or_create_signer(settings.data_dir)
@@ -60,9 +64,11 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
         await warn_if_row_security_bypassed(app.state.database, log)
         freeze_startup_objects()
         yield
+        untrack_pool()
         await app.state.database.dispose()
 
-    app = new_service_app(title="Cornerstone kernel", openapi_url=None, lifespan=lifespan)
+    app = new_service_app(title="Cornerstone kernel", service="kernel", openapi_url=None, lifespan=lifespan)
+    install_metrics_endpoint(app)  # its own token, not the service credential of the routes below
     app.include_router(deals_router)
     app.include_router(events_router)
     app.include_router(funds_router)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -119,6 +120,15 @@ def _install_sqlite_pragmas(sync_engine: Any, begin_statement: str) -> None:
         connection.exec_driver_sql(begin_statement)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """Connections of a ``Database``'s pools right now, summed over its engines (for the metrics)."""
+
+    checked_out: int
+    idle: int
+    max_connections: int | None  # pool size plus overflow; None when some pool has no bound
+
+
 class Database:
     """One service's database: a read engine and a write engine (the same pool on PostgreSQL)."""
 
@@ -190,6 +200,23 @@ class Database:
         if row.rolbypassrls:
             return "BYPASSRLS"
         return None
+
+    def pool_stats(self) -> PoolStats:
+        """In use, idle in the pools, and the most the pools may open. Every engine here has a
+        ``QueuePool`` (SQLite files and PostgreSQL alike); another pool kind would count as none."""
+        checked_out = idle = 0
+        max_connections: int | None = 0
+        for engine in {id(engine): engine for engine in (self.read_engine, self.write_engine)}.values():
+            pool = engine.pool
+            if not isinstance(pool, QueuePool):
+                continue
+            checked_out += pool.checkedout()
+            idle += pool.checkedin()
+            # QueuePool has no public accessor for its overflow bound; -1 means unbounded.
+            overflow = int(getattr(pool, "_max_overflow", -1))
+            if max_connections is not None:
+                max_connections = max_connections + pool.size() + overflow if overflow >= 0 else None
+        return PoolStats(checked_out=checked_out, idle=idle, max_connections=max_connections)
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as connection:

@@ -59,8 +59,17 @@ AUDIT_RECORDS = Counter(
     "Audit records written, by outcome (the request's result class).",
     ["outcome"],
 )
+RATE_LIMIT_STORAGE_FALLBACK = Gauge(
+    "cornerstone_rate_limit_storage_fallback",
+    "1 while the BFF counts rate limits in its own memory because the configured Redis failed; "
+    "0 while counters are shared in Redis or none is configured.",
+)
 
-# Every family this module defines, by the name a scrape shows (counters get `_total`).
+# Exported by a collector (kit.db_metrics) that reads each service's SQLAlchemy pools at scrape time.
+DB_POOL_CONNECTIONS = "cornerstone_db_pool_connections"
+DB_POOL_MAX_CONNECTIONS = "cornerstone_db_pool_max_connections"
+
+# Every family this module defines or names, by the name a scrape shows (counters get `_total`).
 FAMILIES: tuple[str, ...] = (
     "cornerstone_http_requests_total",
     "cornerstone_http_request_duration_seconds",
@@ -71,4 +80,7 @@ FAMILIES: tuple[str, ...] = (
     "cornerstone_idempotency_replays_total",
     "cornerstone_rate_limited_total",
     "cornerstone_audit_records_total",
+    "cornerstone_rate_limit_storage_fallback",
+    DB_POOL_CONNECTIONS,
+    DB_POOL_MAX_CONNECTIONS,
 )

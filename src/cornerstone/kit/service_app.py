@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cornerstone import __version__
+from cornerstone.kit.http_metrics import HttpMetricsMiddleware
 from cornerstone.kit.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from cornerstone.kit.problems import install_problem_handlers
 
@@ -35,6 +36,7 @@ def freeze_startup_objects() -> None:
 def new_service_app(
     *,
     title: str,
+    service: str,
     openapi_url: str | None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     inner_middleware: Sequence[type[ASGIMiddleware] | Middleware] = (),
@@ -44,7 +46,8 @@ def new_service_app(
     """A FastAPI app with RFC 9457 errors, request ids, access logs and the security headers.
 
     Middleware order (outermost first): security headers, so even a crash's 500 carries them;
-    then the request context, which catches the crash and renders the problem body; then
+    then the request context, which catches the crash and renders the problem body; then the HTTP
+    metrics, labelled ``service``, which see every answer's final status (a crash counted as 500); then
     ``inner_middleware`` in the order given (outermost first), which see the request id. An entry is
     a middleware class, or a ``starlette.middleware.Middleware`` for one that takes arguments.
     ``outer_middleware`` sits between the security headers and the request context: it sees every
@@ -65,6 +68,7 @@ def new_service_app(
             app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
         else:
             app.add_middleware(middleware)
+    app.add_middleware(HttpMetricsMiddleware, service=service)
     app.add_middleware(RequestContextMiddleware)
     for middleware in reversed(outer_middleware):
         app.add_middleware(middleware)
