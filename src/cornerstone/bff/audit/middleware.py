@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cornerstone.bff.audit.service import ANONYMOUS, NO_ORG, AuditEntry, append_record
 from cornerstone.bff.web.api import DELEGATED_STATE_KEY
 from cornerstone.kit.db import Database
+from cornerstone.kit.metrics import AUDIT_RECORDS
 from cornerstone.kit.request_context import current_request_id
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -33,6 +34,17 @@ AUDIT_ACTION_KEY = "x-audit-action"
 AUDIT_TARGET_KEY = "x-audit-target"
 
 log = structlog.get_logger("cornerstone.bff.audit")
+
+# The `outcome` label of cornerstone_audit_records_total: the recorded status's class. Fixed, so
+# every series exists (at 0) from the start.
+ALLOWED, REFUSED, FAILED = "allowed", "refused", "failed"
+for _outcome in (ALLOWED, REFUSED, FAILED):
+    AUDIT_RECORDS.labels(_outcome)
+
+
+def outcome_of(status: int) -> str:
+    """``allowed`` below 400, ``refused`` for a 4xx, ``failed`` for a 5xx."""
+    return ALLOWED if status < 400 else REFUSED if status < 500 else FAILED
 
 
 def audited(action: str, target: str | None = None) -> dict[str, Any]:
@@ -143,3 +155,5 @@ class AuditMiddleware:
         except Exception:
             # The outcome stands (it may already be committed in the kernel); the gap is loud.
             log.exception("audit_write_failed", action=entry.action, status=status)
+        else:
+            AUDIT_RECORDS.labels(outcome_of(status)).inc()

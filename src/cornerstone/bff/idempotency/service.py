@@ -38,6 +38,7 @@ from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.db import Database
 from cornerstone.kit.idempotency_keys import KEY_HEADER, REPLAYED_HEADER
 from cornerstone.kit.ids import new_id
+from cornerstone.kit.metrics import IDEMPOTENCY_REPLAYS
 from cornerstone.kit.problems import (
     AppError,
     IdempotencyInFlight,
@@ -156,6 +157,7 @@ class Idempotency:
                     f"within the last {int(RECORD_TTL.total_seconds() // 3600)} hours; use a new key for a new request."
                 )
             if existing.state == COMPLETED:
+                IDEMPOTENCY_REPLAYS.inc()
                 return self._replay(existing)
             raise self._in_flight()
         raise self._in_flight()

@@ -10,8 +10,9 @@
   whichever address the attempt comes from, correct password or not.
 - Every limited response carries ``RateLimit-Policy`` and ``RateLimit`` of the budget it spent;
   a 429 carries those of the budget that refused it (``"account"`` for a throttled account,
-  identical for every email) and ``Retry-After``. ``/healthz``, ``/readyz`` and
-  ``/api/openapi.json`` are not limited.
+  identical for every email) and ``Retry-After``, and counts in
+  ``cornerstone_rate_limited_total{policy}`` under that budget's name. ``/healthz``, ``/readyz``,
+  ``/metrics`` (a scraper with its own token, no user) and ``/api/openapi.json`` are not limited.
 
 This layer sits inside the audit layer, so a refused mutating request still leaves exactly one
 audit record, named after the route it was for (``annotate_route``) and, for a signed-in
@@ -30,11 +31,12 @@ from cornerstone.bff.ratelimit.identity import (
 )
 from cornerstone.bff.ratelimit.policies import Decision, RateLimiter
 from cornerstone.bff.web.api import IN_PROCESS_SCOPE_KEY
+from cornerstone.kit.metrics import RATE_LIMITED
 from cornerstone.kit.problems import AppError, app_error_response
 from cornerstone.kit.request_body import PayloadTooLarge
 from cornerstone.kit.route_lookup import annotate_route
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/api/openapi.json", "/favicon.ico"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/openapi.json", "/favicon.ico"})
 EXEMPT_PREFIX = "/static/"
 LOGIN_PATH = "/api/auth/token"
 # A sign-in body is an email (<= 254) and a password (<= 1024). One much larger is refused here
@@ -43,6 +45,8 @@ LOGIN_BODY_LIMIT = 16 * 1024
 
 
 class RateLimited(AppError):
+    """Too many requests from this caller or address for this kind of route; wait ``Retry-After`` seconds."""
+
     status = 429
     code = "RATE_LIMITED"
     title = "Too many requests"
@@ -151,6 +155,7 @@ async def _refuse(
             "actor_role": caller.role(),
         }
     error = RateLimited(detail, headers={"Retry-After": str(decision.reset_after)})
+    RATE_LIMITED.labels(decision.policy.name).inc()
     await _respond(scope, receive, send, error, decision)
 
 

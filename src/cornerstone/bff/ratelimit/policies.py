@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from limits import RateLimitItem, RateLimitItemPerSecond
 
 from cornerstone.bff.ratelimit.storage import CounterStore
+from cornerstone.kit.metrics import RATE_LIMITED
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class RateLimiter:
         self.default = Policy("default", per_minute, 60)
         self.login = Policy("login", login_per_minute, 60)
         self.account = Policy("account", login_failures, login_failure_window)
+        for policy in (self.default, self.login, self.account):
+            # Each budget's 429 counter exists (at 0) from the start: a rate() over it needs no first refusal.
+            RATE_LIMITED.labels(policy.name)
 
     async def hit(self, policy: Policy, identity: str) -> Decision:
         """Count one request of ``identity`` against ``policy``."""

@@ -3,8 +3,9 @@
 Redis down is not a reason to stop limiting, nor to stop serving: a call that fails (refused,
 timed out) switches this process to its own in-memory counters, logs an error, and tries Redis
 again after ``RETRY_INTERVAL_SECONDS``; the first call that succeeds switches back and logs the
-recovery. While Redis is down every replica still enforces the full limits on its own, so a
-client gets at most one budget per replica - looser, never open. (Failing closed with 503 was
+recovery; ``cornerstone_rate_limit_storage_fallback`` is 1 meanwhile. While Redis is down every
+replica still enforces the full limits on its own, so a client gets at most one budget per
+replica - looser, never open. (Failing closed with 503 was
 the alternative; it would make a cache of counters a single point of failure for the whole API.)
 """
 
@@ -19,6 +20,8 @@ from limits.errors import StorageError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from cornerstone.kit.metrics import RATE_LIMIT_STORAGE_FALLBACK
 
 log = structlog.get_logger("cornerstone.bff.ratelimit")
 
@@ -47,6 +50,7 @@ class CounterStore:
             )
         self._redis_retry_at = 0.0
         self._redis_down = False
+        RATE_LIMIT_STORAGE_FALLBACK.set(0)
 
     @property
     def backend(self) -> str:
@@ -66,6 +70,7 @@ class CounterStore:
             else:
                 if self._redis_down:
                     self._redis_down = False
+                    RATE_LIMIT_STORAGE_FALLBACK.set(0)
                     log.warning("rate_limit_storage_recovered", backend="redis")
                 return count, reset_at
         count = await self.memory.incr(key, window, amount)
@@ -74,6 +79,7 @@ class CounterStore:
     def _redis_failed(self, exc: BaseException) -> None:
         self._redis_retry_at = time.monotonic() + RETRY_INTERVAL_SECONDS
         self._redis_down = True
+        RATE_LIMIT_STORAGE_FALLBACK.set(1)
         log.error(
             "rate_limit_storage_unavailable",
             backend="redis",
