@@ -36,6 +36,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class CsrfFailed(Forbidden):
+    """A cookie-session request that changes something without the proof it comes from this site (the ``X-CSRF-Token``
+    matching the ``cs_csrf`` cookie, and this site's ``Origin``): reload the page and submit again."""
+
     code = "CSRF_FAILED"
     title = "Cross-site request refused"
 

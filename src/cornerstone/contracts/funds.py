@@ -123,7 +123,9 @@ class InvestorType(StrEnum):
 
 
 class InvestorNotFound(NotFound):
-    """Shared by the kernel and the BFF (which answers it for an lp asking about another investor),
+    """No investor with this id visible to the caller (an lp sees only their own investor).
+
+    Shared by the kernel and the BFF (which answers it for an lp asking about another investor),
     so that both 404s are the same bytes."""
 
     code = "INVESTOR_NOT_FOUND"

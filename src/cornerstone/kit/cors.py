@@ -57,6 +57,9 @@ def normalise_origin(value: str) -> str | None:
 
 
 class CorsOriginNotAllowed(Forbidden):
+    """A browser request from an origin not on the CORS allow-list, or a cross-origin preflight asking for a method or
+    header the API does not allow."""
+
     code = "CORS_ORIGIN_NOT_ALLOWED"
     title = "Origin not allowed"
 

@@ -44,12 +44,17 @@ class AppError(Exception):
 
 
 class BadRequest(AppError):
+    """The request could not be read as sent (for example a `Content-Length` that is not a number)."""
+
     status = 400
     code = "BAD_REQUEST"
     title = "Bad request"
 
 
 class Unauthorized(AppError):
+    """No valid credential came with the request: no session or bearer token, or one that expired or was revoked (to
+    the kernel: no valid service credential). Sign in again."""
+
     status = 401
     code = "UNAUTHORIZED"
     title = "Authentication required"
@@ -60,35 +65,51 @@ class Unauthorized(AppError):
 
 
 class Forbidden(AppError):
+    """The caller is signed in, but their role (or their relation to this object) does not allow this."""
+
     status = 403
     code = "FORBIDDEN"
     title = "Forbidden"
 
 
 class NotFound(AppError):
+    """No such route, or no such object visible to the caller: another org's object is not found either, so its
+    existence never leaks."""
+
     status = 404
     code = "NOT_FOUND"
     title = "Not found"
 
 
 class Conflict(AppError):
+    """The request is valid but conflicts with the current state of what it acts on (the base of the specific 409
+    codes)."""
+
     status = 409
     code = "CONFLICT"
     title = "Conflict"
 
 
 class VersionConflict(Conflict):
+    """The ``version`` sent is not the current one: the object changed since it was read. Reload it and try again."""
+
     code = "VERSION_CONFLICT"
     title = "Version conflict"
 
 
 class ValidationFailed(AppError):
+    """The body, query or path failed validation; ``errors`` lists each field (``field``, ``message``, ``type``), never
+    echoing the value sent."""
+
     status = 422
     code = "VALIDATION_ERROR"
     title = "Validation failed"
 
 
 class ServiceUnavailable(AppError):
+    """The service cannot answer now (a dependency is down, or the records kept changing while they were read); nothing
+    was changed. Retry shortly."""
+
     status = 503
     code = "SERVICE_UNAVAILABLE"
     title = "Service unavailable"

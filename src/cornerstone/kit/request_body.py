@@ -32,6 +32,8 @@ from cornerstone.kit.route_lookup import annotate_route
 
 
 class PayloadTooLarge(AppError):
+    """The request body is larger than the route accepts (an artifact upload has its own, larger cap)."""
+
     status = 413
     code = "PAYLOAD_TOO_LARGE"
     title = "Payload too large"

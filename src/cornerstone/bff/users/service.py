@@ -21,11 +21,15 @@ from cornerstone.kit.problems import Conflict, NotFound, Unauthorized
 
 
 class EmailTaken(Conflict):
+    """A user with this email already exists."""
+
     code = "EMAIL_TAKEN"
     title = "Email already registered"
 
 
 class UserNotFound(NotFound):
+    """No user with this id in the caller's org."""
+
     code = "USER_NOT_FOUND"
     title = "User not found"
 
@@ -34,6 +38,8 @@ class UserNotFound(NotFound):
 
 
 class CannotChangeSelf(Conflict):
+    """An admin cannot demote or deactivate themselves; another admin must."""
+
     code = "CANNOT_CHANGE_SELF"
     title = "Cannot change your own role or status"
 

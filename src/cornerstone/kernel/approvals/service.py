@@ -25,6 +25,8 @@ from cornerstone.kit.service_auth import ServiceCaller
 
 
 class ApprovalNotFound(NotFound):
+    """No approval with this id visible to the caller."""
+
     code = "APPROVAL_NOT_FOUND"
     title = "Approval not found"
 
@@ -40,6 +42,8 @@ class NotTheAuthor(Forbidden):
 
 
 class ApprovalStateConflict(Conflict):
+    """The approval cannot be changed that way in its state (it was already withdrawn)."""
+
     code = "APPROVAL_STATE_CONFLICT"
     title = "Not possible for this approval"
 

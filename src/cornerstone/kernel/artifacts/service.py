@@ -41,6 +41,8 @@ DEFAULT_FILENAME = "upload"
 
 
 class ArtifactNotFound(NotFound):
+    """No artifact with this id visible to the caller."""
+
     code = "ARTIFACT_NOT_FOUND"
     title = "Artifact not found"
 
@@ -49,6 +51,8 @@ class ArtifactNotFound(NotFound):
 
 
 class EmptyArtifact(ValidationFailed):
+    """An uploaded file with no bytes: a ``VALIDATION_ERROR`` on ``file``."""
+
     def __init__(self) -> None:
         detail = "The file is empty."
         super().__init__(detail, extra={"errors": [{"field": "file", "message": detail, "type": "empty_file"}]})

@@ -44,6 +44,9 @@ _OLE_STREAMS = (("WordDocument", DOC), ("Workbook", XLS), ("Book", XLS), ("Power
 
 
 class UnsupportedMediaType(AppError):
+    """The uploaded file's content is not an accepted type; the type is read from the bytes, never from the name or the
+    part's ``Content-Type``."""
+
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
     title = "Unsupported media type"

@@ -53,6 +53,8 @@ OPEN_FOR_PAYMENT = {CapitalCallStatus.ISSUED.value, CapitalCallStatus.PARTIALLY_
 
 
 class CapitalCallNotFound(NotFound):
+    """No capital call with this id in the caller's org."""
+
     code = "CAPITAL_CALL_NOT_FOUND"
     title = "Capital call not found"
 
@@ -61,26 +63,36 @@ class CapitalCallNotFound(NotFound):
 
 
 class CallExceedsUnfunded(Conflict):
+    """The call asks for more than the fund's uncalled commitments; ``uncalled`` says how much is left."""
+
     code = "CALL_EXCEEDS_UNFUNDED"
     title = "Call exceeds unfunded commitments"
 
 
 class CapitalCallStateConflict(Conflict):
+    """The call's status does not allow this (only a draft is issued; only a draft or issued call is cancelled)."""
+
     code = "CAPITAL_CALL_STATE_CONFLICT"
     title = "Not possible in the call's status"
 
 
 class CallHasPayments(Conflict):
+    """A call with payments recorded cannot be cancelled."""
+
     code = "CALL_HAS_PAYMENTS"
     title = "The call has payments"
 
 
 class PaymentExceedsAllocation(Conflict):
+    """The payment is more than the investor still owes on the call; ``due`` says how much."""
+
     code = "PAYMENT_EXCEEDS_ALLOCATION"
     title = "Payment exceeds what is due"
 
 
 class InvestorNotInCall(Conflict):
+    """A payment for an investor who has no share of the call."""
+
     code = "INVESTOR_NOT_IN_CALL"
     title = "Investor has no share of this call"
 

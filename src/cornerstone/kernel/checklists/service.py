@@ -35,6 +35,8 @@ from cornerstone.kit.service_auth import ServiceCaller
 
 
 class ChecklistItemNotFound(NotFound):
+    """No checklist item with this id visible to the caller."""
+
     code = "CHECKLIST_ITEM_NOT_FOUND"
     title = "Checklist item not found"
 

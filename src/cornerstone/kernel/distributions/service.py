@@ -52,6 +52,8 @@ COUNTED = (DistributionStatus.APPROVED.value, DistributionStatus.PAID.value)
 
 
 class DistributionNotFound(NotFound):
+    """No distribution with this id in the caller's org."""
+
     code = "DISTRIBUTION_NOT_FOUND"
     title = "Distribution not found"
 
@@ -60,26 +62,37 @@ class DistributionNotFound(NotFound):
 
 
 class DistributionStateConflict(Conflict):
+    """The distribution's status does not allow this (only a draft is approved, only an approved one is paid; a paid
+    one, or one with a later approved distribution on top, is not cancelled)."""
+
     code = "DISTRIBUTION_STATE_CONFLICT"
     title = "Not possible in the distribution's status"
 
 
 class FourEyesRequired(Conflict):
+    """The person who created a distribution cannot approve it: a second person must."""
+
     code = "FOUR_EYES_REQUIRED"
     title = "A second person must approve"
 
 
 class DistributionOutOfOrder(Conflict):
+    """An approved distribution is dated after this one: distributions are computed in date order."""
+
     code = "DISTRIBUTION_OUT_OF_ORDER"
     title = "Distribution dated before an earlier one"
 
 
 class NothingContributed(Conflict):
+    """Nothing had been contributed to the fund by the distribution's date: there is no one to pay."""
+
     code = "NOTHING_CONTRIBUTED"
     title = "No capital contributed"
 
 
 class DistributionStale(Conflict):
+    """Contributions or distributions changed since this draft was computed: cancel it and create it again."""
+
     code = "DISTRIBUTION_STALE"
     title = "Distribution computed on an outdated basis"
 

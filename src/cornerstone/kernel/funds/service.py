@@ -84,6 +84,8 @@ def share_in_org(column: Any, org_id: str) -> ColumnElement[bool]:
 
 
 class FundNotFound(NotFound):
+    """No fund with this id in the caller's org."""
+
     code = "FUND_NOT_FOUND"
     title = "Fund not found"
 

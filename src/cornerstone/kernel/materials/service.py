@@ -55,6 +55,8 @@ def stored_artifact_check(session: AsyncSession, caller: ServiceCaller, storage:
 
 
 class MaterialNotFound(NotFound):
+    """No material with this id visible to the caller."""
+
     code = "MATERIAL_NOT_FOUND"
     title = "Material not found"
 
@@ -63,6 +65,8 @@ class MaterialNotFound(NotFound):
 
 
 class MaterialNotVerifiable(Conflict):
+    """Only an AI material is verified; this one's latest revision is already DOC or HUMAN."""
+
     code = "MATERIAL_NOT_VERIFIABLE"
     title = "Only AI materials are verified"
 

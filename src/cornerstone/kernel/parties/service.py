@@ -19,6 +19,8 @@ from cornerstone.kit.service_auth import ServiceCaller
 
 
 class PartyExists(Conflict):
+    """The user is already a party to the deal."""
+
     code = "PARTY_EXISTS"
     title = "Already a party to the deal"
 
