@@ -25,19 +25,6 @@ from tests.support import Org, Stack
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-# Set by the kernel client's circuit breaker and retries (kit/resilience.py), which calls the
-# kernel in every BFF request once it lands: until then these families are declared with no
-# samples. Remove this skip when the breaker sets them.
-SET_BY_THE_BREAKER = frozenset(
-    {
-        "cornerstone_circuit_state",
-        "cornerstone_circuit_transitions_total",
-        "cornerstone_retries_total",
-        "cornerstone_outbound_call_duration_seconds",
-    }
-)
-
-
 def metrics_token(stack: Stack) -> str:
     # The explicit None wins over any CORNERSTONE_METRICS_TOKEN of the test process's environment.
     return CommonSettings(data_dir=stack.databases.data_dir, metrics_token=None).resolved_metrics_token()
@@ -102,7 +89,7 @@ def test_every_family_is_exported_and_has_samples_after_traffic(org: Org) -> Non
     kernel = scrape(stack.kernel.url, metrics_token(stack))
     assert sorted(set(FAMILIES) - bff.keys()) == []
     assert sorted(set(FAMILIES) - kernel.keys()) == []
-    without_samples = [name for name in FAMILIES if not bff[name].samples and name not in SET_BY_THE_BREAKER]
+    without_samples = [name for name in FAMILIES if not bff[name].samples]
     assert without_samples == []
     for families, service in ((bff, "bff"), (kernel, "kernel")):
         assert value(families, "cornerstone_http_requests_total", service=service) > 0

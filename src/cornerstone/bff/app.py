@@ -137,6 +137,8 @@ def create_app(
             connect_timeout=settings.kernel_connect_timeout,
             read_timeout=settings.kernel_read_timeout,
             retry_after=settings.kernel_retry_after,
+            breaker=settings.kernel_breaker(),
+            retry=settings.kernel_retry(),
             transport=kernel_transport,
         )
         log.info(

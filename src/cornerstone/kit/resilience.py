@@ -152,6 +152,13 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._opened_at_wall: datetime | None = None
         CIRCUIT_STATE.labels(dependency).set(STATE_GAUGE[self._state])
+        # Every series of this dependency exists from the start, at zero, so a rate over it (an
+        # alert, a dashboard panel) has a value before the first transition or retry.
+        for state in CircuitState:
+            CIRCUIT_TRANSITIONS.labels(dependency, state.value)
+        RETRIES.labels(dependency)
+        for outcome in ("success", "failure", "rejected"):
+            OUTBOUND_DURATION.labels(dependency, outcome)
 
     @property
     def state(self) -> CircuitState:
