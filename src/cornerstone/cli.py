@@ -29,6 +29,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(org_app, name="org")
 evidence_app = typer.Typer(help="Deal evidence packs: the signing key, and offline verification.", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
+validate_app = typer.Typer(help="Checks of a running system, each named; exit 1 on any failure.", no_args_is_help=True)
+app.add_typer(validate_app, name="validate")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
 
@@ -155,6 +157,55 @@ def evidence_verify(
     for problem in report.problems:
         typer.echo(f"BAD  {problem}")
     raise typer.Exit(1)
+
+
+@validate_app.command("observability")
+def validate_observability(
+    url: Annotated[str, typer.Option("--url", help="Base URL of the BFF, e.g. http://127.0.0.1:8000.")],
+    kernel_url: Annotated[str, typer.Option("--kernel-url", help="Base URL of the kernel.")] = "http://127.0.0.1:8001",
+    metrics_token: Annotated[
+        str | None, typer.Option("--metrics-token", help="Default: the services' (env, else <data_dir>/secrets).")
+    ] = None,
+    admin_token: Annotated[
+        str | None, typer.Option("--admin-token", envvar="CORNERSTONE_VALIDATE_ADMIN_TOKEN", help="An admin's token.")
+    ] = None,
+    admin_email: Annotated[str | None, typer.Option("--admin-email", help="Sign in as this admin instead.")] = None,
+    admin_password: Annotated[
+        str | None, typer.Option("--admin-password", envvar="CORNERSTONE_VALIDATE_ADMIN_PASSWORD", show_default=False)
+    ] = None,
+    user_token: Annotated[
+        str | None,
+        typer.Option("--user-token", envvar="CORNERSTONE_VALIDATE_USER_TOKEN", help="A non-admin's token."),
+    ] = None,
+    user_email: Annotated[str | None, typer.Option("--user-email", help="Sign in as this non-admin instead.")] = None,
+    user_password: Annotated[
+        str | None, typer.Option("--user-password", envvar="CORNERSTONE_VALIDATE_USER_PASSWORD", show_default=False)
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds each request may take.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Check headers, request ids, trace context, problems, health, /metrics, the debug endpoints and
+    rate-limit fields of a running BFF and kernel. Without a non-admin user, the refusal checks are
+    skipped. Exit 0 if none fails, 1 naming each failure, 2 on a usage error or a BFF that does not answer."""
+    _apply_data_dir(data_dir)
+    from cornerstone.ops import validate_observability as observability
+
+    try:
+        target = observability.target_from_options(
+            url=url,
+            kernel_url=kernel_url,
+            metrics_token=metrics_token,
+            admin=observability.Credentials(admin_token, admin_email, admin_password),
+            user=observability.Credentials(user_token, user_email, user_password),
+            timeout=timeout,
+        )
+        report = observability.validate(target)
+    except (observability.UsageError, observability.Unreachable) as exc:
+        raise CliError(str(exc)) from None
+    typer.echo(observability.render(report, as_json=as_json))
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def _report(reports: list[ChainReport], noun: str) -> None:
