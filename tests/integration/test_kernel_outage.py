@@ -296,14 +296,21 @@ def test_an_unauthenticated_request_never_reaches_the_kernel(private_stack: Stac
 
 @pytest.fixture
 def stack_behind_proxy(databases: Databases, tmp_path: Path) -> Iterator[tuple[Stack, AnswerDroppingProxy]]:
-    """A stack whose BFF reaches its kernel through a proxy that loses the answers it is told to."""
-    drops = {"left": 0}
+    """A stack whose BFF reaches its kernel through a proxy that loses the answers it is told to:
+    while ``drops["left"]`` > 0, the first answer to each new capital-call POST (by its idempotency
+    key, or its path when it has none) is lost."""
+    drops: dict[str, Any] = {"left": 0, "seen": set()}
 
     def drop(method: str, path: str, headers: dict[str, str]) -> bool:
-        if method == "POST" and path.split("?")[0].endswith(("/capital-calls", "/issue")) and drops["left"] > 0:
-            drops["left"] -= 1
-            return True
-        return False
+        path = path.split("?")[0]
+        if method != "POST" or not path.endswith(("/capital-calls", "/issue")) or drops["left"] <= 0:
+            return False
+        attempt = headers.get("idempotency-key") or path
+        if attempt in drops["seen"]:
+            return False  # its retry goes through
+        drops["seen"].add(attempt)
+        drops["left"] -= 1
+        return True
 
     env = stack_env(databases, OUTAGE_ENV)
     kernel_port = free_port()
