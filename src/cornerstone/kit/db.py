@@ -18,6 +18,7 @@ accepted and the application-level scoping in the repositories is the only wall 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import Executable, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
@@ -40,6 +42,10 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# ``Database.read_one`` on SQLite waits at most this long for a lock (WAL readers almost never
+# wait) before it leaves the read to the async engine, so the event loop is never held for long.
+SQLITE_INLINE_READ_BUSY_TIMEOUT_MS = 50
+_SQLITE_LOCK_ERRORS = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 # Transaction-local settings the row-level security policies read (see migration_helpers).
 ORG_SETTING = "app.org_id"
@@ -149,6 +155,7 @@ class Database:
             self.write_engine = engine
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self._inline_engine: Engine | None = None  # SQLite: read_one's blocking reader, made on first use
 
     @asynccontextmanager
     async def session(
@@ -218,11 +225,59 @@ class Database:
                 max_connections = max_connections + pool.size() + overflow if overflow >= 0 else None
         return PoolStats(checked_out=checked_out, idle=idle, max_connections=max_connections)
 
+    async def read_one(self, statement: Executable, params: dict[str, Any], *, org_id: str) -> Row[Any] | None:
+        """The first row of one read-only ``statement`` in the tenant ``org_id``, read on its own: for
+        hot single-row reads (a deal by id) that need neither the ORM nor a unit of work of their own.
+
+        On SQLite the statement runs on a blocking, ``query_only`` connection in the calling thread.
+        A lookup by key takes tens of microseconds there, while aiosqlite hands every step of it
+        (begin, cursor, execute, fetch, close, rollback) to its worker thread and back, and under load
+        each of those hops waits for the GIL - far longer than the query. If the file is locked (WAL
+        readers almost never are) the read goes to the async engine instead of holding the loop.
+        On PostgreSQL it runs on the read engine with the org set first, as ``session`` does, so
+        row-level security applies unchanged. The statement must carry the org condition itself too:
+        SQLite has no row-level security.
+        """
+        if self.is_sqlite:
+            try:
+                with self._inline_reader().connect() as connection:
+                    return connection.execute(statement, params).first()
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlite_errorcode", None) not in _SQLITE_LOCK_ERRORS:
+                    raise
+                # Locked: the async path below waits for the lock without holding the loop.
+        async with self.read_engine.connect() as connection:
+            if not self.is_sqlite:
+                await connection.execute(
+                    text("SELECT set_config(:name, :value, true)"), {"name": ORG_SETTING, "value": org_id}
+                )
+            row = (await connection.execute(statement, params)).first()
+            await connection.rollback()
+        return row
+
+    def _inline_reader(self) -> Engine:
+        if self._inline_engine is None:
+            engine = create_engine(sync_url(self.url), connect_args={"check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+                # Autocommit: each statement is its own read transaction, no BEGIN/ROLLBACK round.
+                dbapi_connection.isolation_level = None
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA query_only=ON")
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_INLINE_READ_BUSY_TIMEOUT_MS}")
+                cursor.close()
+
+            self._inline_engine = engine
+        return self._inline_engine
+
     async def ping(self) -> None:
         async with self.read_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

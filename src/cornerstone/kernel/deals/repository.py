@@ -4,25 +4,53 @@ parties, the deals they are party to) is applied in one place, never by hand."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Row, Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kernel.errors import DealNotFound
 from cornerstone.kernel.models import DealPartyRow, DealRow
 from cornerstone.kernel.paging import keyset_page
+from cornerstone.kit.db import Database
 from cornerstone.kit.service_auth import ServiceCaller
 
 
 def scoped_deals(caller: ServiceCaller) -> Select[DealRow]:
-    statement = select(DealRow).where(DealRow.org_id == caller.org_id)
-    if caller.actor_role == "external":
+    return _scoped(select(DealRow), caller.org_id, caller.actor_id, external=caller.actor_role == "external")
+
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def _scoped(statement: SelectT, org_id: Any, actor_id: Any, *, external: bool) -> SelectT:
+    """The one scoping rule, on values or on bound parameters (the prepared read below)."""
+    statement = statement.where(DealRow.org_id == org_id)
+    if external:
         # External parties see only the deals they are a party to.
-        party_of = select(DealPartyRow.deal_id).where(
-            DealPartyRow.org_id == caller.org_id, DealPartyRow.user_id == caller.actor_id
-        )
+        party_of = select(DealPartyRow.deal_id).where(DealPartyRow.org_id == org_id, DealPartyRow.user_id == actor_id)
         statement = statement.where(DealRow.id.in_(party_of))
     return statement
+
+
+# GET /deals/{id}, the hottest read: built once (building a statement costs more than running it),
+# Core rows rather than ORM objects; for staff and for external parties.
+_DEAL_BY_ID = {
+    external: _scoped(select(DealRow.__table__), bindparam("org_id"), bindparam("actor_id"), external=external).where(
+        DealRow.id == bindparam("deal_id")
+    )
+    for external in (False, True)
+}
+
+
+async def read_visible_deal(database: Database, caller: ServiceCaller, deal_id: str) -> Row[Any]:
+    """The deal as the caller may see it, read on its own (``Database.read_one``), else 404."""
+    statement = _DEAL_BY_ID[caller.actor_role == "external"]
+    params = {"org_id": caller.org_id, "actor_id": caller.actor_id, "deal_id": deal_id}
+    row = await database.read_one(statement, params, org_id=caller.org_id)
+    if row is None:
+        raise DealNotFound()
+    return row
 
 
 async def get_deal(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.contracts.deals import (
@@ -35,7 +36,8 @@ from cornerstone.kit.problems import Forbidden, VersionConflict
 from cornerstone.kit.service_auth import ServiceCaller
 
 
-def to_contract(row: DealRow) -> Deal:
+def to_contract(row: DealRow | Row[Any]) -> Deal:
+    """The deal as the contract shows it, from its ORM object or a Core row of the ``deals`` table."""
     stage = Stage(row.stage)
     return Deal(
         id=row.id,
