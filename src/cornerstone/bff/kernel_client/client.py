@@ -111,6 +111,10 @@ class KernelClient:
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout),
             transport=transport,
             follow_redirects=False,
+            # Kept-alive connections for every concurrent call (the default keeps 20, so a burst above
+            # that opens and closes a connection per call), and dropped after 4 s idle: before uvicorn's
+            # own 5 s (timeout_keep_alive), so a connection the kernel just closed is never reused.
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=32, keepalive_expiry=4.0),
         )
 
     async def aclose(self) -> None:

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from cornerstone.bff.kernel_client.client import KernelClient
 
 
-def kernel_client(request: Request) -> KernelClient:
+async def kernel_client(request: Request) -> KernelClient:
     client: KernelClient = request.app.state.kernel
     return client
 
