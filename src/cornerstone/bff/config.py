@@ -47,7 +47,7 @@ class BffSettings(CommonSettings):
         default=20, ge=1, description="Kernel circuit breaker: calls in its sliding window."
     )
     kernel_breaker_minimum_calls: int = Field(
-        default=5, ge=1, description="Kernel circuit breaker: calls in the window before it may open."
+        default=3, ge=1, description="Kernel circuit breaker: calls in the window before it may open."
     )
     kernel_breaker_failure_rate: float = Field(
         default=50.0, gt=0, le=100, description="Kernel circuit breaker: percent of failed calls that opens it."

@@ -65,7 +65,7 @@ STATE_GAUGE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.O
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
     window_size: int = 20
-    minimum_calls: int = 5
+    minimum_calls: int = 3
     failure_rate_threshold: float = 0.5  # a fraction: 0.5 opens at 50 % failures
     slow_call_rate_threshold: float = 1.0
     slow_call_seconds: float = 2.0
