@@ -1,11 +1,12 @@
 """The token check's cache rules (``bff.auth.generations``): a cached principal is used only under
 the generation it was stored with, for the same token, while young enough; generations are random,
 shared through a real Redis, re-created fresh when Redis loses them, and unknown (no cache trusted)
-when Redis cannot be reached."""
+when Redis cannot be reached. And a token is verified once per process, its expiry every time."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -15,6 +16,8 @@ from redis.asyncio import Redis
 
 from cornerstone.bff.auth.dependencies import Principal
 from cornerstone.bff.auth.generations import AuthGenerations, PrincipalCache
+from cornerstone.bff.auth.keys import keyring_from_env
+from cornerstone.bff.auth.tokens import InvalidToken, TokenKeys, VerifiedTokens, issue_access_token
 from tests.bff.perimeter_support import CI
 from tests.support import free_port
 
@@ -227,3 +230,48 @@ def test_a_generation_that_could_not_be_written_is_written_once_redis_answers(
         await down.aclose()
 
     _run(scenario)
+
+
+# --- VerifiedTokens ------------------------------------------------------------------------------
+
+
+def _keys(secret: str = "s" * 43) -> TokenKeys:
+    return TokenKeys(
+        issuer="cornerstone", audience="cornerstone-api", keyring=keyring_from_env(secret, []), ttl_seconds=3600
+    )
+
+
+def test_a_verified_token_is_answered_from_memory_until_it_expires() -> None:
+    keys, clock = _keys(), Clock()
+    clock.now = time.time()
+    tokens = VerifiedTokens(clock=clock)
+    token = issue_access_token(keys, user_id="u1", org_id="o1", role="gp", token_version=2)
+    first = tokens.decode(keys, token)
+    assert (first.user_id, first.org_id, first.token_version) == ("u1", "o1", 2)
+    assert len(tokens) == 1
+    assert tokens.decode(keys, token) is first  # from memory: the same claims object
+    clock.now = first.expires_at.timestamp()  # expired by this cache's clock: verified afresh, not kept
+    assert tokens.decode(keys, token) is not first
+    assert len(tokens) == 0
+
+
+def test_only_tokens_that_verify_are_kept_and_only_for_the_keys_that_verified_them() -> None:
+    keys, other_keys = _keys(), _keys("t" * 43)
+    tokens = VerifiedTokens()
+    token = issue_access_token(keys, user_id="u1", org_id="o1", role="gp", token_version=0)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(InvalidToken):
+        tokens.decode(keys, forged)
+    assert len(tokens) == 0
+    tokens.decode(keys, token)
+    with pytest.raises(InvalidToken):
+        tokens.decode(other_keys, token)  # another key ring verifies afresh, and refuses
+
+
+def test_verified_tokens_are_bounded_least_recently_used_first() -> None:
+    keys = _keys()
+    tokens = VerifiedTokens(max_entries=2)
+    issued = [issue_access_token(keys, user_id=f"u{n}", org_id="o1", role="gp", token_version=0) for n in range(3)]
+    for token in issued:
+        tokens.decode(keys, token)
+    assert len(tokens) == 2

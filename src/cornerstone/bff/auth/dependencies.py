@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from cornerstone.bff.auth.generations import AuthGenerations
-from cornerstone.bff.auth.tokens import InvalidToken, TokenClaims, TokenKeys, decode_access_token
+from cornerstone.bff.auth.tokens import InvalidToken, TokenClaims, TokenKeys
 from cornerstone.bff.authz.permissions import Permission, allows
 from cornerstone.bff.csrf import SESSION_COOKIE
 from cornerstone.bff.models import RevokedTokenRow, UserRow
@@ -49,16 +49,17 @@ def presented_credential(request: Request) -> str | None:
 
 async def authenticate(request: Request, token: str) -> Principal:
     """The principal a presented access token stands for (active user, current token version, not
-    revoked); ``Unauthorized`` otherwise. The signature and claims are checked on every request; the
-    user's state comes from the cache when its generation still matches, else from the database."""
+    revoked); ``Unauthorized`` otherwise. The signature and claims are checked the first time this
+    process sees the token, its expiry every time; the user's state comes from the cache when its
+    generation still matches, else from the database."""
     keys: TokenKeys = request.app.state.token_keys
+    generations: AuthGenerations = request.app.state.auth_generations
     try:
-        claims = decode_access_token(keys, token)
+        claims = generations.tokens.decode(keys, token)
     except InvalidToken:
         raise Unauthorized("The access token is not valid.") from None
     if not claims.org_id:
         raise Unauthorized("The access token is not valid.")
-    generations: AuthGenerations = request.app.state.auth_generations
     # Read before the database: a change committed after this read gets a newer generation, so
     # whatever the database shows below is never cached under a generation it does not belong to.
     read_at = generations.principals.clock()

@@ -43,6 +43,8 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cornerstone.bff.auth.tokens import VerifiedTokens
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -120,8 +122,9 @@ class PrincipalCache:
 
 
 class AuthGenerations:
-    """Each user's current auth generation (Redis when given, else this process) and the cache of
-    principals keyed by it. One per BFF process (``app.state.auth_generations``)."""
+    """Each user's current auth generation (Redis when given, else this process), the cache of
+    principals keyed by it, and the tokens already verified. One per BFF process
+    (``app.state.auth_generations``)."""
 
     def __init__(
         self,
@@ -134,6 +137,7 @@ class AuthGenerations:
         self.redis = redis
         self.key_prefix = key_prefix
         self.principals = cache or PrincipalCache()
+        self.tokens = VerifiedTokens()
         self.max_local = max_local
         self._local: OrderedDict[str, str] = OrderedDict()
         self._redis_retry_at = 0.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,3 +92,39 @@ def decode_access_token(keys: TokenKeys, token: str) -> TokenClaims:
         token_version=token_version,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
     )
+
+
+class VerifiedTokens:
+    """Tokens this process has already verified, so a token presented again skips the signature and
+    claim checks (which cost more than the rest of the token check) but never its expiry.
+
+    Keyed by the token's exact text and tied to the key ring that verified it (which does not change
+    while the process runs): the same text always decodes to the same claims. Bounded, least recently
+    used first out; an entry is dropped once its token expires.
+    """
+
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[TokenKeys, TokenClaims, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def decode(self, keys: TokenKeys, token: str) -> TokenClaims:
+        """``decode_access_token``, answered from memory for a token these very keys verified before
+        and that has not expired since."""
+        entry = self._entries.get(token)
+        if entry is not None:
+            verified_by, claims, expires = entry
+            if verified_by is keys and self.clock() < expires:
+                self._entries.move_to_end(token)
+                return claims
+            del self._entries[token]
+        claims = decode_access_token(keys, token)  # raises InvalidToken: nothing is stored
+        expires = claims.expires_at.timestamp()
+        if self.clock() < expires:
+            self._entries[token] = (keys, claims, expires)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return claims
