@@ -8,6 +8,7 @@ call only with a valid token whose org matches the org in the path.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -46,7 +47,30 @@ def mint_service_token(key: str, *, org_id: str, actor_id: str, actor_role: str,
     return jwt.encode(claims, key, algorithm="HS256")
 
 
+_LEEWAY_SECONDS = 5
+_VERIFIED_MAX = 4096
+# Tokens that verified, with their exp: the BFF mints one per call, and calls for the same user in
+# the same second carry the very same text, so the kernel's hottest check is a dict lookup. Only
+# successes are kept (bounded, oldest first out), each under the key that verified it, and every
+# use checks the expiry again.
+_verified: OrderedDict[tuple[str, str], tuple[ServiceCaller, float]] = OrderedDict()
+
+
 def verify_service_token(key: str, token: str) -> ServiceCaller:
+    cached = _verified.get((key, token))
+    if cached is not None:
+        caller, expires = cached
+        if time.time() < expires + _LEEWAY_SECONDS:
+            return caller
+        del _verified[(key, token)]
+    caller, expires = _verify(key, token)
+    _verified[(key, token)] = (caller, expires)
+    if len(_verified) > _VERIFIED_MAX:
+        _verified.popitem(last=False)
+    return caller
+
+
+def _verify(key: str, token: str) -> tuple[ServiceCaller, float]:
     try:
         claims = jwt.decode(
             token,
@@ -55,13 +79,14 @@ def verify_service_token(key: str, token: str) -> ServiceCaller:
             audience=SERVICE_TOKEN_AUDIENCE,
             issuer=SERVICE_TOKEN_ISSUER,
             options={"require": ["exp", "iat", "nbf", "aud", "iss", "org", "act", "rol"]},
-            leeway=5,
+            leeway=_LEEWAY_SECONDS,
         )
     except jwt.PyJWTError as exc:
         raise InvalidServiceToken(str(exc)) from exc
-    return ServiceCaller(
+    caller = ServiceCaller(
         org_id=str(claims["org"]),
         actor_id=str(claims["act"]),
         actor_role=str(claims["rol"]),
         service=str(claims.get("svc", "bff")),
     )
+    return caller, float(claims["exp"])
