@@ -132,26 +132,26 @@ async def update_user(session: AsyncSession, admin: Principal, user_id: str, bod
         row.token_version += 1  # a changed role or status ends every token the user holds
     row.updated_at = utcnow()
     await session.flush()
+    note_auth_change(session, row.id)
     return before, to_schema(row)
 
 
 async def change_password(session: AsyncSession, user_id: str, org_id: str, current: str, new: str) -> UserRow:
     """Set a new password (the current one must be right) and end every token the user holds."""
     row = (await session.execute(select(UserRow).where(UserRow.org_id == org_id, UserRow.id == user_id))).scalar_one()
-    note_auth_change(session, row.id)
     if not verify_password(row.password_hash, current):
         raise Unauthorized("The current password is incorrect.")
     row.password_hash = hash_password(new)
     row.token_version += 1
     row.updated_at = utcnow()
     await session.flush()
+    note_auth_change(session, row.id)
     return row
 
 
 async def revoke_tokens(
     session: AsyncSession, user_id: str, org_id: str, *, jti: str | None, expires_at: datetime | None
 ) -> None:
-    note_auth_change(session, row.id)
     """Revoke one token (``jti``), or every token of the user when ``jti`` is None."""
     if jti is not None and expires_at is not None:
         session.add(RevokedTokenRow(jti=jti, org_id=org_id, user_id=user_id, expires_at=expires_at))
