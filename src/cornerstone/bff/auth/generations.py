@@ -152,7 +152,7 @@ class AuthGenerations:
         self._local: OrderedDict[str, str] = OrderedDict()
         self._redis_retry_at = 0.0
         self._redis_down = False
-        self._republish: set[str] = set()
+        self._republish: dict[str, float] = {}  # user id -> until when its write is retried
         self._republisher: asyncio.Task[None] | None = None
         self._get_or_create = redis.register_script(_GET_OR_CREATE) if redis is not None else None
 
@@ -216,26 +216,36 @@ class AuthGenerations:
             await pipe.execute()
 
     def _retry_later(self, users: set[str]) -> None:
-        self._republish |= users
+        # Past max_age after the change, no entry cached before it survives anywhere: a write that
+        # still has not gone through by then no longer protects anything, so each user is retried
+        # until then.
+        until = time.monotonic() + self.principals.max_age
+        for user_id in users:
+            self._republish[user_id] = until
         if self._republisher is None or self._republisher.done():
             self._republisher = asyncio.get_running_loop().create_task(self._republish_until_done())
 
     async def _republish_until_done(self) -> None:
-        # Past MAX_AGE_SECONDS after the change, no entry cached before it survives anywhere: a
-        # write that still has not gone through by then no longer protects anything.
-        deadline = time.monotonic() + self.principals.max_age
-        while self._republish and time.monotonic() < deadline:
+        while self._republish:
             await asyncio.sleep(REPUBLISH_INTERVAL_SECONDS)
-            users = set(self._republish)
+            now = time.monotonic()
+            given_up = [user_id for user_id, until in self._republish.items() if until <= now]
+            if given_up:
+                log.error("auth_generations_not_republished", users=len(given_up))
+                for user_id in given_up:
+                    del self._republish[user_id]
+            pending = dict(self._republish)
+            if not pending:
+                break
             try:
-                await self._publish(users)
+                await self._publish(set(pending))
             except _REDIS_FAILURES:
                 continue
-            self._republish -= users
-            log.warning("auth_generations_republished", users=len(users))
-        if self._republish:
-            log.error("auth_generations_not_republished", users=len(self._republish))
-            self._republish.clear()
+            for user_id, until in pending.items():
+                # A change that failed again while this write was in flight keeps its own retry.
+                if self._republish.get(user_id) == until:
+                    del self._republish[user_id]
+            log.warning("auth_generations_republished", users=len(pending))
 
     def _redis_failed(self, exc: BaseException) -> None:
         self.principals.clear()
