@@ -7,7 +7,8 @@ settings). One org, one user, one deal are created through the API. Then, for ea
 
 - the single-request median: ``--sequential`` requests one after another on one kept-alive
   connection (after a warm-up);
-- a load run: ``--connections`` kept-alive connections for ``--seconds`` seconds, closed loop,
+- a load run (``--rounds`` of them, alternating, judged on the median round): ``--connections``
+  kept-alive connections for ``--seconds`` seconds, closed loop,
   by ``wrk`` when ``/usr/bin/wrk`` exists (one thread by default: the machine's cores are shared
   with the servers), else by the asyncio load generator in this file run as a separate process.
   Printed: requests/s, p50 and p99 latency, and the answers that were not 2xx (wrk: status >= 400,
@@ -23,7 +24,7 @@ no non-2xx answer.
 login roles (so row-level security applies, as in production) and drops them at the end.
 ``--redis-url`` gives the BFF a Redis (rate-limit counters and the token check's generations).
 
-    .venv/bin/python bench/read_path.py [--seconds 10] [--connections 32] [--db sqlite|postgres]
+    .venv/bin/python bench/read_path.py [--seconds 10] [--rounds 1] [--connections 32] [--db sqlite|postgres]
         [--redis-url redis://127.0.0.1:6379/15] [--load auto|wrk|python] [--sequential 300]
 """
 
@@ -266,6 +267,17 @@ def postgres_databases() -> Iterator[dict[str, str]]:
 # --- the run --------------------------------------------------------------------------------------
 
 
+def _median(results: list[Load]) -> Load:
+    """The round with the median throughput; non-2xx answers summed over all rounds."""
+    middle = sorted(results, key=lambda result: result.rate)[len(results) // 2]
+    failures = sum(result.failures for result in results)
+    detail: dict[str, int] = {}
+    for result in results:
+        for kind, count in result.detail.items():
+            detail[kind] = detail.get(kind, 0) + count
+    return Load(middle.requests, middle.seconds, middle.p50_ms, middle.p99_ms, failures, detail)
+
+
 def _line(name: str, load: Load, single_ms: float) -> str:
     failures = f"{load.failures}" + (f" {load.detail}" if load.detail else "")
     return (
@@ -277,6 +289,7 @@ def _line(name: str, load: Load, single_ms: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load run")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating load runs of each; the median is judged")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--sequential", type=int, default=300, help="requests of the single-request median")
@@ -359,12 +372,22 @@ def main() -> None:
             f"{os.cpu_count()} CPUs shared by the generator and the servers"
         )
         singles: dict[str, float] = {}
-        loads: dict[str, Load] = {}
         for name, (url, headers) in targets.items():
             singles[name] = sequential_median(url, headers, args.sequential)
             load(url, headers, 2.0)  # warm-up: connections, caches, the kernel's first queries
-            loads[name] = load(url, headers, args.seconds)
-            print(_line(name, loads[name], singles[name]), flush=True)
+        rounds: dict[str, list[Load]] = {name: [] for name in targets}
+        for number in range(1, args.rounds + 1):
+            # Alternating order, so a neighbour's load on the shared machine falls on both alike.
+            order = list(targets.items()) if number % 2 else list(reversed(targets.items()))
+            for name, (url, headers) in order:
+                rounds[name].append(load(url, headers, args.seconds))
+                if args.rounds > 1:
+                    print(f"  round {number}" + _line(name, rounds[name][-1], singles[name])[1:], flush=True)
+        loads = {name: _median(results) for name, results in rounds.items()}
+        if args.rounds > 1:
+            print(f"median of {args.rounds} rounds:")
+        for name, result in loads.items():
+            print(_line(name, result, singles[name]), flush=True)
         if args.keep:
             for log in ("bff.log", "kernel.log"):
                 print(f"--- {log} (tail)\n" + (tmp / log).read_text(errors="replace")[-1500:])
