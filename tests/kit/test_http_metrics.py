@@ -136,9 +136,9 @@ def test_a_crash_counts_as_the_500_the_client_got(running: Running) -> None:
 def test_a_method_outside_the_standard_ones_counts_as_other(running: Running) -> None:
     before = running.requests("other", "/widgets/{widget_id}", 405)
     with running.client() as client:
-        assert client.request("BREW", "/widgets/pot").status_code == 405
+        assert client.request("PROPFIND", "/widgets/pot").status_code == 405
     assert running.requests("other", "/widgets/{widget_id}", 405) - before == 1
-    assert running.requests("BREW", "/widgets/{widget_id}", 405) == 0
+    assert running.requests("PROPFIND", "/widgets/{widget_id}", 405) == 0
 
 
 @pytest.mark.parametrize(
