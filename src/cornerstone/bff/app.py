@@ -52,7 +52,7 @@ from cornerstone.kit.db_metrics import track_pool
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.metrics_endpoint import install_metrics_endpoint
 from cornerstone.kit.request_body import RequestBodyMiddleware, StreamedBodyRoute
-from cornerstone.kit.service_app import ASGIMiddleware, new_service_app
+from cornerstone.kit.service_app import ASGIMiddleware, freeze_startup_objects, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -149,6 +149,7 @@ def create_app(
             rate_limit_storage=store.backend if perimeter else None,
         )
         await warn_if_row_security_bypassed(app.state.database, log)
+        freeze_startup_objects()  # as the kernel does: full collections no longer walk the app's own objects
         sweeper = asyncio.create_task(run_sweeper(app.state.database, settings.sweep_interval_seconds))
         yield
         sweeper.cancel()
