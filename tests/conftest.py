@@ -7,16 +7,14 @@ run to one backend. Each test makes its own org, so tests never see each other's
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
-from tests.support import Databases, Org, Stack, new_org, postgres_available, start_stack
+from tests.support import Databases, Org, Stack, logging_put_back, new_org, postgres_available, start_stack
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -103,13 +101,6 @@ def repo_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _logging_put_back() -> Iterator[None]:
-    """A test that configures logging (building an app does) writes to pytest's capture of stdout,
-    which is closed after that test: logging is put back after every test, so a later one never
-    logs into a closed file."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
+    """Logging is put back after every test, so a later one never logs into a closed capture."""
+    with logging_put_back():
+        yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
+import structlog
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -35,6 +37,22 @@ from cornerstone.ops.orgs import create_org_in
 PG_ADMIN_DSN = os.environ.get("CORNERSTONE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL_BASE = os.environ.get("CORNERSTONE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+@contextmanager
+def logging_put_back() -> Iterator[None]:
+    """Whatever the body does to logging (building an app configures it for a server process,
+    writing to the stdout of that moment - pytest's capture, closed after the test), the test
+    process's own logging and structlog setup are put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
 
 
 def postgres_available() -> bool:

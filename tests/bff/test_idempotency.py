@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import uuid
 from collections import Counter
@@ -23,7 +22,6 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict
@@ -47,7 +45,7 @@ from cornerstone.kit.db import Database
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import Conflict, ServiceUnavailable
 from tests.integration.helpers import assert_problem
-from tests.support import Databases, Org, Stack, free_port, sync_engine, wait_until
+from tests.support import Databases, Org, Stack, free_port, logging_put_back, sync_engine, wait_until
 
 PROBE_PATH = "/api/test-only/idempotent-probes"
 
@@ -100,15 +98,8 @@ async def create_probe(body: Probe, user: CurrentUser, idem: Idempotent) -> Resp
 def probe_app(settings: BffSettings) -> FastAPI:
     """``create_app`` plus the probe route, on this instance only (the route walkers build their own).
     Building the app configures logging for a server process; the test process's is put back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    try:
+    with logging_put_back():
         app = create_app(settings)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.configure(**structlog_config)
     app.include_router(probe_router)
     return app
 

@@ -10,7 +10,6 @@ talking to a redis-server of the test's own, killed and started again.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import threading
 import time
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 import uvicorn
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,7 +29,7 @@ from cornerstone.bff.ratelimit import CounterStore
 from cornerstone.kit.settings import CommonSettings
 from tests.bff.perimeter_support import CI, fresh_address
 from tests.bff.test_rate_limits import PrivateRedis
-from tests.support import Databases, Stack, free_port, wait_until
+from tests.support import Databases, Stack, free_port, logging_put_back, wait_until
 
 PER_MINUTE = 3
 LOGIN_PER_MINUTE = 2
@@ -51,15 +49,8 @@ def limited_url(stack: Stack, databases: Databases) -> Iterator[str]:
         login_rate_limit_per_minute=LOGIN_PER_MINUTE,
     )
     # Building the app configures logging for a server process; the test process's is put back.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    try:
+    with logging_put_back():
         app = create_app(settings)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.configure(**structlog_config)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -11,13 +10,12 @@ from typing import Any
 
 import fastapi.routing
 import httpx
-import structlog
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cornerstone.bff.app import create_app
 from cornerstone.bff.authz.routes import PAGE_TAG, declared_permission
-from tests.support import TEST_PASSWORD, create_deal, supply_material, transition
+from tests.support import TEST_PASSWORD, create_deal, logging_put_back, supply_material, transition
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -112,15 +110,8 @@ class ApiRoute:
 def built_bff_app() -> FastAPI:
     """The BFF app, built and never started. Building it configures logging for a server
     process; the test process's own logging and structlog setup are put back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    try:
+    with logging_put_back():
         return create_app()
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.configure(**structlog_config)
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from tests.support import Org, Stack
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+
 def metrics_token(stack: Stack) -> str:
     # The explicit None wins over any CORNERSTONE_METRICS_TOKEN of the test process's environment.
     return CommonSettings(data_dir=stack.databases.data_dir, metrics_token=None).resolved_metrics_token()

@@ -303,4 +303,3 @@ class KernelClient:
         except httpx.TransportError:
             return False
         return response.status_code == 200
-
