@@ -78,6 +78,7 @@ def test_a_new_error_class_is_picked_up_without_being_listed() -> None:
         code = "LEDGER_SEALED_FOR_TEST"
         title = "Ledger sealed"
 
+    LedgerSealed.__module__ = "cornerstone.kit.problems"  # as if the package defined it
     try:
         assert "`LEDGER_SEALED_FOR_TEST` | 404 | Ledger sealed | A class no list names" in render_errors()
     finally:
@@ -109,3 +110,16 @@ def test_the_codes_real_servers_answer_are_catalogued(stack: Stack, org: Org, re
         seen.add(body["code"])
     assert seen >= {"UNAUTHORIZED", "NOT_FOUND", "METHOD_NOT_ALLOWED", "VALIDATION_ERROR"}
     assert seen <= _catalogued(repo_root)
+
+
+def test_error_classes_defined_outside_the_package_are_not_catalogued() -> None:
+    class StandIn(NotFound):
+        """A test's stand-in: not part of the API."""
+
+        code = "STAND_IN_FOR_TEST"
+
+    try:
+        assert "STAND_IN_FOR_TEST" not in render_errors()
+    finally:
+        del StandIn
+        gc.collect()

@@ -95,7 +95,10 @@ def import_every_module() -> None:
 
 
 def error_classes() -> list[type[AppError]]:
-    """``AppError`` and every subclass of it, depth first, in definition order."""
+    """``AppError`` and every subclass of it the package defines, depth first, in definition order.
+
+    Only the package's own: a process that also loaded tests holds their stand-in subclasses too,
+    and the catalogue must not depend on what else was imported."""
     import_every_module()
 
     def walk(cls: type[AppError]) -> Iterator[type[AppError]]:
@@ -103,7 +106,7 @@ def error_classes() -> list[type[AppError]]:
         for sub in cls.__subclasses__():
             yield from walk(sub)
 
-    return list(dict.fromkeys(walk(AppError)))
+    return [cls for cls in dict.fromkeys(walk(AppError)) if cls.__module__.partition(".")[0] == "cornerstone"]
 
 
 def _imported(name: str, node: ast.Import | ast.ImportFrom, known: Mapping[str, Path]) -> set[str]:
@@ -245,7 +248,11 @@ def runtime_code_classes() -> list[type[AppError]]:
 
 
 def _sets_own_code(cls: type) -> bool:
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # a class made at run time has no source to read
+        return False
+    tree = ast.parse(textwrap.dedent(source))
     return any(
         isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == "code" for t in node.targets)
         for node in ast.walk(tree)
