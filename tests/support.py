@@ -317,6 +317,21 @@ class Stack:
         self.kernel.stop()
 
 
+def stack_bff_settings(stack: Stack, **overrides: Any) -> BffSettings:
+    """Settings of a BFF built in the test process beside ``stack``: its databases, kernel and keys."""
+    databases = stack.databases
+    return BffSettings(
+        data_dir=databases.data_dir,
+        bff_database_url=databases.bff_app_url,
+        bff_migration_database_url=databases.bff_owner_url,
+        kernel_url=stack.kernel.url,
+        service_key=stack.env["CORNERSTONE_SERVICE_KEY"],
+        jwt_signing_key=stack.env["CORNERSTONE_JWT_SIGNING_KEY"],
+        log_level="WARNING",
+        **overrides,
+    )
+
+
 UNLIMITED_RATES = {
     "CORNERSTONE_RATE_LIMIT_PER_MINUTE": "1000000",
     "CORNERSTONE_LOGIN_RATE_LIMIT_PER_MINUTE": "1000000",

@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
-import redis
 from redis.asyncio import Redis
 
 from cornerstone.bff.auth.dependencies import Principal
 from cornerstone.bff.auth.generations import AuthGenerations, PrincipalCache
 from cornerstone.bff.auth.keys import keyring_from_env
 from cornerstone.bff.auth.tokens import InvalidToken, TokenKeys, VerifiedTokens, issue_access_token
-from tests.bff.perimeter_support import CI
+from tests.bff.conftest import REDIS_URL
 from tests.support import free_port
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Clock:
@@ -129,28 +125,6 @@ def test_without_redis_a_forgotten_user_gets_a_fresh_generation_matching_nothing
 # --- AuthGenerations over a real Redis --------------------------------------------------------------
 
 
-def _redis_or_skip() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        if CI:
-            pytest.fail(f"Redis is required under CI=true but {REDIS_URL} does not answer: {exc}")
-        pytest.skip(f"Redis is not running at {REDIS_URL}")
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the local Redis; its keys are deleted afterwards."""
-    _redis_or_skip()
-    value = f"cs-test-{uuid.uuid4().hex}"
-    yield value
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{value}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def _client(url: str = REDIS_URL) -> Redis:
     return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
@@ -159,30 +133,31 @@ def _nowhere() -> Redis:
     return _client(f"redis://127.0.0.1:{free_port()}/0")
 
 
-def test_replicas_share_generations_through_redis(prefix: str) -> None:
+def test_replicas_share_generations_through_redis(redis_prefix: str) -> None:
     async def scenario() -> None:
         client = _client()
-        replica_a, replica_b = AuthGenerations(client, key_prefix=prefix), AuthGenerations(client, key_prefix=prefix)
+        replica_a = AuthGenerations(client, key_prefix=redis_prefix)
+        replica_b = AuthGenerations(client, key_prefix=redis_prefix)
         seen_by_b = await replica_b.current("u1")
         assert seen_by_b is not None
         assert await replica_a.current("u1") == seen_by_b
         await replica_a.bump(["u1"])
         assert await replica_b.current("u1") not in (None, seen_by_b)
-        assert 86_400 < await client.ttl(f"{prefix}:authgen:u1") <= 2 * 86_400
+        assert 86_400 < await client.ttl(f"{redis_prefix}:authgen:u1") <= 2 * 86_400
         await client.aclose()
 
     _run(scenario)
 
 
-def test_a_generation_redis_lost_comes_back_as_a_fresh_random_value(prefix: str) -> None:
+def test_a_generation_redis_lost_comes_back_as_a_fresh_random_value(redis_prefix: str) -> None:
     """A restart, eviction or expiry loses the key: the next read re-creates it, never equal to the
     value an entry may have been cached under (a missing key is not a generation of its own)."""
 
     async def scenario() -> None:
         client = _client()
-        generations = AuthGenerations(client, key_prefix=prefix)
+        generations = AuthGenerations(client, key_prefix=redis_prefix)
         cached_under = await generations.current("u1")
-        await client.delete(f"{prefix}:authgen:u1")
+        await client.delete(f"{redis_prefix}:authgen:u1")
         fresh = await generations.current("u1")
         assert fresh not in (None, cached_under)
         assert await generations.current("u1") == fresh
@@ -208,13 +183,14 @@ def test_redis_unreachable_means_no_generation_and_an_empty_cache() -> None:
 
 
 def test_a_generation_that_could_not_be_written_is_written_once_redis_answers(
-    prefix: str, monkeypatch: pytest.MonkeyPatch
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("cornerstone.bff.auth.generations.REPUBLISH_INTERVAL_SECONDS", 0.05)
 
     async def scenario() -> None:
         client, down = _client(), _nowhere()
-        reader, writer = AuthGenerations(client, key_prefix=prefix), AuthGenerations(down, key_prefix=prefix)
+        reader = AuthGenerations(client, key_prefix=redis_prefix)
+        writer = AuthGenerations(down, key_prefix=redis_prefix)
         before = await reader.current("u1")
         await writer.bump(["u1"])
         assert await reader.current("u1") == before  # not written: Redis did not answer the writer

@@ -14,7 +14,8 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from tests.bff.test_rate_limits import PrivateRedis, _redis_or_skip
+from tests.bff.conftest import REDIS_URL
+from tests.bff.test_rate_limits import PrivateRedis
 from tests.support import (
     TEST_PASSWORD,
     Databases,
@@ -27,20 +28,6 @@ from tests.support import (
     start_server,
     sync_engine,
 )
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    _redis_or_skip()
-    prefix = f"cs-test-{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _me(url: str, token: str) -> httpx.Response:

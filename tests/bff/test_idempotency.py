@@ -45,7 +45,16 @@ from cornerstone.kit.db import Database
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import Conflict, ServiceUnavailable
 from tests.integration.helpers import assert_problem
-from tests.support import Databases, Org, Stack, free_port, logging_put_back, sync_engine, wait_until
+from tests.support import (
+    Databases,
+    Org,
+    Stack,
+    free_port,
+    logging_put_back,
+    stack_bff_settings,
+    sync_engine,
+    wait_until,
+)
 
 PROBE_PATH = "/api/test-only/idempotent-probes"
 
@@ -105,19 +114,9 @@ def probe_app(settings: BffSettings) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def probe_url(stack: Stack, databases: Databases) -> Iterator[str]:
+def probe_url(stack: Stack) -> Iterator[str]:
     """The probe app under uvicorn in a thread, on the stack's BFF database and signing key."""
-    settings = BffSettings(
-        data_dir=databases.data_dir,
-        bff_database_url=databases.bff_app_url,
-        bff_migration_database_url=databases.bff_owner_url,
-        kernel_url=stack.kernel.url,
-        service_key=stack.env["CORNERSTONE_SERVICE_KEY"],
-        jwt_signing_key=stack.env["CORNERSTONE_JWT_SIGNING_KEY"],
-        log_level="WARNING",
-        rate_limit_per_minute=1_000_000,
-        login_rate_limit_per_minute=1_000_000,
-    )
+    settings = stack_bff_settings(stack, rate_limit_per_minute=1_000_000, login_rate_limit_per_minute=1_000_000)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -24,30 +24,19 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from cornerstone.bff.app import create_app
-from cornerstone.bff.config import BffSettings
 from cornerstone.bff.ratelimit import CounterStore
 from cornerstone.kit.settings import CommonSettings
 from tests.bff.perimeter_support import CI, fresh_address
 from tests.bff.test_rate_limits import PrivateRedis
-from tests.support import Databases, Stack, free_port, logging_put_back, wait_until
+from tests.support import Databases, Stack, free_port, logging_put_back, stack_bff_settings, wait_until
 
 PER_MINUTE = 3
 LOGIN_PER_MINUTE = 2
 
 
 @pytest.fixture(scope="module")
-def limited_url(stack: Stack, databases: Databases) -> Iterator[str]:
-    settings = BffSettings(
-        data_dir=databases.data_dir,
-        bff_database_url=databases.bff_app_url,
-        bff_migration_database_url=databases.bff_owner_url,
-        kernel_url=stack.kernel.url,
-        service_key=stack.env["CORNERSTONE_SERVICE_KEY"],
-        jwt_signing_key=stack.env["CORNERSTONE_JWT_SIGNING_KEY"],
-        log_level="WARNING",
-        rate_limit_per_minute=PER_MINUTE,
-        login_rate_limit_per_minute=LOGIN_PER_MINUTE,
-    )
+def limited_url(stack: Stack) -> Iterator[str]:
+    settings = stack_bff_settings(stack, rate_limit_per_minute=PER_MINUTE, login_rate_limit_per_minute=LOGIN_PER_MINUTE)
     # Building the app configures logging for a server process; the test process's is put back.
     with logging_put_back():
         app = create_app(settings)

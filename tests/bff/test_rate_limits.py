@@ -22,6 +22,7 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
+from tests.bff.conftest import REDIS_URL
 from tests.bff.perimeter_support import (
     CI,
     TRUSTED_PROXY,
@@ -58,7 +59,6 @@ LIMITS = {
     "CORNERSTONE_LOGIN_FAILURE_WINDOW_SECONDS": str(ACCOUNT_WINDOW),
     "CORNERSTONE_TRUSTED_PROXIES": TRUSTED_PROXY,
 }
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 @pytest.fixture(scope="module")
@@ -327,28 +327,6 @@ def test_a_throttled_sign_in_is_audited_once(limited: Stack, bff_db: Engine) -> 
 # --- Redis ----------------------------------------------------------------------------------------
 
 
-def _redis_or_skip() -> None:
-    try:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        if CI:
-            pytest.fail(f"Redis is required under CI=true but {REDIS_HOST}:{REDIS_PORT} does not answer: {exc}")
-        pytest.skip(f"Redis is not running on {REDIS_HOST}:{REDIS_PORT}")
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the local Redis; its keys are deleted afterwards."""
-    _redis_or_skip()
-    prefix = f"cs-test-{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def _sign_in_at(url: str, email: str) -> httpx.Response:
     transport = httpx.HTTPTransport(local_address=fresh_address())
     with httpx.Client(base_url=url, transport=transport) as client:
@@ -358,7 +336,7 @@ def _sign_in_at(url: str, email: str) -> httpx.Response:
 def test_two_bffs_share_one_budget_through_redis(databases: Databases, tmp_path: Path, redis_prefix: str) -> None:
     env = {
         **LIMITS,
-        "CORNERSTONE_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+        "CORNERSTONE_REDIS_URL": REDIS_URL,
         "CORNERSTONE_REDIS_KEY_PREFIX": redis_prefix,
     }
     with running_stack(databases, tmp_path, env) as stack:
@@ -379,7 +357,7 @@ def test_two_bffs_share_one_budget_through_redis(databases: Databases, tmp_path:
             _assert_rate_limited(attempts[-1], "account")
         finally:
             second.stop()
-    keys = redis.Redis(host=REDIS_HOST, port=REDIS_PORT).keys(f"{redis_prefix}:*")
+    keys = redis.Redis.from_url(REDIS_URL).keys(f"{redis_prefix}:*")
     assert keys, "the counters were not kept in Redis"
     assert not any(email.encode() in key for key in keys), "emails must not be written to Redis"
 
