@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -107,7 +106,6 @@ def perimeter_middleware(settings: BffSettings, store: CounterStore) -> list[typ
 def create_app(
     settings: BffSettings | None = None,
     *,
-    kernel_transport: httpx.AsyncBaseTransport | None = None,
     perimeter: bool = True,
 ) -> FastAPI:
     """The BFF. ``perimeter=False`` builds it without rate limits, CORS, CSRF, proxy resolution and body
@@ -139,7 +137,6 @@ def create_app(
             retry_after=settings.kernel_retry_after,
             breaker=settings.kernel_breaker(),
             retry=settings.kernel_retry(),
-            transport=kernel_transport,
         )
         log.info(
             "bff_started",

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cornerstone.kit.problems import problem_code_var, problem_response
@@ -30,6 +30,11 @@ def loggable_path(scope: Scope) -> str | None:
         return None
     by_value = {str(value): name for name, value in params.items()}
     return "/".join(f"{{{by_value[part]}}}" if part in by_value else part for part in scope["path"].split("/"))
+
+
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode()
+_TRACEPARENT_RAW = TRACEPARENT_HEADER.lower().encode()
+_CONTEXT_HEADERS = frozenset({_REQUEST_ID_RAW, _TRACEPARENT_RAW})
 
 
 class RequestContextMiddleware:
@@ -70,9 +75,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                headers[TRACEPARENT_HEADER] = trace.header()
+                message["headers"] = [
+                    *(pair for pair in message.get("headers", ()) if pair[0].lower() not in _CONTEXT_HEADERS),
+                    (_REQUEST_ID_RAW, request_id.encode("latin-1")),
+                    (_TRACEPARENT_RAW, trace.header().encode("latin-1")),
+                ]
             await send(message)
 
         try:
@@ -145,6 +152,13 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.headers = tuple(headers)
         self.cacheable_prefixes = cacheable_prefixes
+        # Raw (lower-cased, encoded) once: a response's own values for these names are replaced,
+        # ``Server`` and ``X-Powered-By`` dropped; one pass over its headers, no per-name scans.
+        self._raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
+        self._cacheable_raw = [
+            (name, CACHEABLE.encode("latin-1") if name == b"cache-control" else value) for name, value in self._raw
+        ]
+        self._replaced = frozenset(name for name, _ in self._raw) | {b"server", b"x-powered-by"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,14 +169,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers:
-                    headers[name] = value
-                if cacheable and message["status"] == 200:
-                    headers["Cache-Control"] = CACHEABLE
-                for name in ("server", "x-powered-by"):
-                    if name in headers:
-                        del headers[name]
+                ours = self._cacheable_raw if cacheable and message["status"] == 200 else self._raw
+                message["headers"] = [
+                    *(pair for pair in message.get("headers", ()) if pair[0].lower() not in self._replaced),
+                    *ours,
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -31,8 +31,27 @@ class InvalidServiceToken(Exception):
     pass
 
 
+# The last token minted for each caller, with the second it was minted in. Claims depend only on the
+# caller and the whole second, and HS256 is deterministic, so a second call in the same second would
+# produce the very same text: it is returned from here instead of being signed again.
+_MINTED_MAX = 4096
+_minted: dict[tuple[str, str, str, str, str], tuple[int, str]] = {}
+
+
 def mint_service_token(key: str, *, org_id: str, actor_id: str, actor_role: str, service: str = "bff") -> str:
     now = int(time.time())
+    caller = (key, org_id, actor_id, actor_role, service)
+    minted = _minted.get(caller)
+    if minted is not None and minted[0] == now:
+        return minted[1]
+    token = _sign(key, now, org_id=org_id, actor_id=actor_id, actor_role=actor_role, service=service)
+    if len(_minted) >= _MINTED_MAX:
+        _minted.clear()  # a second's worth of callers at most is worth keeping
+    _minted[caller] = (now, token)
+    return token
+
+
+def _sign(key: str, now: int, *, org_id: str, actor_id: str, actor_role: str, service: str) -> str:
     claims = {
         "iss": SERVICE_TOKEN_ISSUER,
         "aud": SERVICE_TOKEN_AUDIENCE,

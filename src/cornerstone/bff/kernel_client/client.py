@@ -17,15 +17,17 @@ body without holding it in memory, ``download`` hands back the kernel's answer t
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import structlog
 
 from cornerstone.bff.auth.dependencies import Principal
-from cornerstone.bff.kernel_client.transport import KernelTransport
+from cornerstone.bff.kernel_client.transport import Answer, KernelTransport, Timeouts
 from cornerstone.kit.idempotency_keys import KEY_HEADER
 from cornerstone.kit.problems import AppError, ServiceUnavailable
 from cornerstone.kit.request_context import REQUEST_ID_HEADER, current_request_id
@@ -54,6 +56,43 @@ class KernelAnswer(AppError):
         self.title = str(body.get("title") or "Kernel error")
         extra = {k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "code", "request_id"}}
         super().__init__(str(body.get("detail") or self.title), extra=extra)
+
+
+class _Reply(Protocol):
+    """What the answer mapping reads of a kernel answer: an ``httpx.Response`` or a transport ``Answer``."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    def json(self) -> Any: ...
+
+
+_A = TypeVar("_A", bound=_Reply)
+_JSON_CONTENT = [(b"Content-Type", b"application/json")]
+# Characters left as they are in a path sent to the kernel (RFC 3986 pchar and "/"); the rest is
+# percent-encoded, so an id taken from a client's URL can never break the request line.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def _target(path: str, params: Mapping[str, Any] | None) -> bytes:
+    """The request target: the path percent-encoded, then the query (None values left out; booleans
+    as ``true``/``false``, as httpx writes them)."""
+    query = [
+        (name, ("true" if value else "false") if isinstance(value, bool) else str(value))
+        for name, value in (params or {}).items()
+        if value is not None
+    ]
+    encoded = quote(path, safe=_PATH_SAFE)
+    return (f"{encoded}?{urlencode(query)}" if query else encoded).encode("ascii")
+
+
+def _json_bytes(value: Any) -> bytes:
+    """A request body as httpx would encode it: compact UTF-8 JSON, NaN and infinities refused."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("ascii"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 # Kernel 5xx problems passed on as they are (see the module docstring); every other 5xx is a 503.
@@ -98,7 +137,6 @@ class KernelClient:
         retry_after: int,
         breaker: BreakerSettings | None = None,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._service_key = service_key
         self._retry_after = retry_after
@@ -107,13 +145,20 @@ class KernelClient:
         self.resilience = Resilience(
             "kernel", breaker or BreakerSettings(), retry or RetryPolicy(deadline_seconds=read_timeout)
         )
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"the kernel URL must be http://host[:port]: {base_url!r}")
+        self._endpoint = (parts.hostname, parts.port or 80)
+        self._prefix = parts.path.rstrip("/")
+        # Our own HTTP/1.1 transport (kernel_client.transport): a fraction of httpcore's CPU per call.
+        # Up to 32 connections kept alive, each dropped after 4 s idle: before uvicorn's own 5 s
+        # (timeout_keep_alive), so a connection the kernel just closed is never reused. JSON calls use
+        # it directly (``exchange``); streamed uploads and downloads go through httpx on top of it.
+        self._transport = KernelTransport(max_connections=100, max_idle=32, keepalive_expiry=4.0)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout),
-            # Our own HTTP/1.1 transport (kernel_client.transport): a fraction of httpcore's CPU per call.
-            # Up to 32 connections kept alive, each dropped after 4 s idle: before uvicorn's own 5 s
-            # (timeout_keep_alive), so a connection the kernel just closed is never reused.
-            transport=transport or KernelTransport(max_connections=100, max_idle=32, keepalive_expiry=4.0),
+            transport=self._transport,
             follow_redirects=False,
         )
 
@@ -126,15 +171,19 @@ class KernelClient:
             headers={"Retry-After": str(retry_after or self._retry_after)},
         )
 
+    def _timeouts(self, budget: float) -> Timeouts:
+        """As ``_timeout``, for the transport's own calls."""
+        connect = min(self._connect_timeout, budget)
+        read = min(self._read_timeout, budget)
+        return Timeouts(connect=connect, read=read, write=read, pool=connect)
+
     def _timeout(self, budget: float) -> httpx.Timeout:
         """The client's timeouts, none longer than what is left of the call's deadline."""
         connect = min(self._connect_timeout, budget)
         read = min(self._read_timeout, budget)
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
-    async def _resilient(
-        self, send: Callable[[float], Awaitable[httpx.Response]], *, idempotent: bool, operation: str
-    ) -> httpx.Response:
+    async def _resilient(self, send: Callable[[float], Awaitable[_A]], *, idempotent: bool, operation: str) -> _A:
         """``send`` under the breaker and retry policy; an outage of any kind becomes the 503."""
         try:
             return await self.resilience.call(send, idempotent=idempotent, operation=operation)
@@ -144,7 +193,7 @@ class KernelClient:
             raise self._unavailable() from None
 
     @staticmethod
-    def _check_outage(response: httpx.Response) -> None:
+    def _check_outage(response: _Reply) -> None:
         """A 5xx answer is an outage (``AttemptFailed``), but for the findings passed through as they are.
         The body must have been read."""
         if response.status_code < 500:
@@ -173,7 +222,7 @@ class KernelClient:
             headers[KEY_HEADER] = idempotency_key
         return headers
 
-    def _raise_unless_success(self, response: httpx.Response, method: str, path: str) -> None:
+    def _raise_unless_success(self, response: _Reply, method: str, path: str) -> None:
         """Map a kernel answer that is not a 2xx onto the taxonomy (its body must have been read)."""
         status = response.status_code
         if 200 <= status < 300:
@@ -207,20 +256,21 @@ class KernelClient:
         idempotency_key: str | None = None,
     ) -> Any:
         """Call ``/kernel/v1/orgs/{caller.org_id}{path}`` on behalf of ``caller`` and return the JSON body."""
-        url = f"/kernel/v1/orgs/{caller.org_id}{path}"
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        target = _target(f"{self._prefix}/kernel/v1/orgs/{caller.org_id}{path}", params)
+        body = b"" if json is None else _json_bytes(json)
+        content_headers = _JSON_CONTENT if json is not None else []
 
-        async def send(budget: float) -> httpx.Response:
+        async def send(budget: float) -> Answer:
             # Minted per attempt: a retry carries a fresh service token and a new span.
-            headers = self._headers(caller, idempotency_key)
+            headers = [*content_headers, *_encoded(self._headers(caller, idempotency_key))]
             try:
-                response = await self._http.request(
-                    method, url, json=json, params=clean_params, headers=headers, timeout=self._timeout(budget)
+                answer = await self._transport.exchange(
+                    self._endpoint, method, target, headers, body, self._timeouts(budget)
                 )
             except httpx.TransportError as exc:
                 raise AttemptFailed(type(exc).__name__) from None
-            self._check_outage(response)
-            return response
+            self._check_outage(answer)
+            return answer
 
         # A read changes nothing; a keyed money write is stored under its key by the kernel, so a
         # second attempt returns the first outcome instead of moving money again.
@@ -288,7 +338,7 @@ class KernelClient:
             self._raise_unless_success(response, "GET", path)
         return KernelDownload(response, path)
 
-    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _json(self, response: _Reply, method: str, path: str) -> Any:
         try:
             return response.json()
         except ValueError:

@@ -17,9 +17,11 @@ no end of stream. A call that fails midway closes its connection: it is never re
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -47,9 +49,42 @@ class _Connection:
             self.writer.close()
 
 
-def _timeouts(request: httpx.Request) -> dict[str, float | None]:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds allowed for each phase of one call (None: no limit)."""
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole answer from ``KernelTransport.exchange``: status, raw headers, the body's bytes."""
+
+    status_code: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@dataclass(slots=True)
+class _Head:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: _Body
+    version: bytes
+    reason: bytes
+
+
+def _timeouts(request: httpx.Request) -> Timeouts:
     timeout: dict[str, float | None] = request.extensions.get("timeout", {})
-    return timeout
+    return Timeouts(
+        connect=timeout.get("connect"), read=timeout.get("read"), write=timeout.get("write"), pool=timeout.get("pool")
+    )
 
 
 class _Body(httpx.AsyncByteStream):
@@ -170,60 +205,105 @@ class KernelTransport(httpx.AsyncBaseTransport):
         connection.close()
         self._slots.release()
 
+    async def _checkout(self, key: tuple[str, int], timeouts: Timeouts) -> _Connection:
+        connection = self._take_idle(key)
+        if connection is not None:
+            return connection
+        try:
+            async with asyncio.timeout(timeouts.pool):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no kernel connection free in time") from None
+        try:
+            return await self._connect(key[0], key[1], timeouts.connect)
+        except BaseException:
+            self._slots.release()
+            raise
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme != "http":
             raise httpx.UnsupportedProtocol("the kernel transport speaks plain http only")
         timeouts = _timeouts(request)
-        host = request.url.host
-        port = request.url.port or 80
-        connection = self._take_idle((host, port))
-        if connection is None:
-            try:
-                async with asyncio.timeout(timeouts.get("pool")):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise httpx.PoolTimeout("no kernel connection free in time") from None
-            try:
-                connection = await self._connect(host, port, timeouts.get("connect"))
-            except BaseException:
-                self._slots.release()
-                raise
+        connection = await self._checkout((request.url.host, request.url.port or 80), timeouts)
         try:
-            await self._send(connection, request, timeouts.get("write"))
-            return await self._receive(connection, request, timeouts.get("read"))
+            head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), request.url.raw_path)]
+            chunked = False
+            for name, value in request.headers.raw:
+                if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+                    chunked = True
+                head.append(b"%s: %s\r\n" % (name, value))
+            head.append(b"\r\n")
+            assert isinstance(request.stream, httpx.AsyncByteStream)
+            await self._send(connection, b"".join(head), request.stream, chunked, timeouts.write)
+            answer = await self._receive_head(connection, request.method, timeouts.read)
         except BaseException:
             self._release(connection, reusable=False)
             raise
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=answer.body,
+            extensions={"http_version": answer.version, "reason_phrase": answer.reason},
+        )
 
-    async def _send(self, connection: _Connection, request: httpx.Request, seconds: float | None) -> None:
-        head = [b"%s %s HTTP/1.1\r\n" % (request.method.encode(), request.url.raw_path)]
-        chunked = False
-        for name, value in request.headers.raw:
-            if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
-                chunked = True
-            head.append(b"%s: %s\r\n" % (name, value))
+    async def exchange(
+        self,
+        key: tuple[str, int],
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Timeouts,
+    ) -> Answer:
+        """One whole call without httpx's request and response objects: ``target`` (an encoded path and
+        query) with ``headers`` and ``body`` (``Host`` and ``Content-Length`` added here), the answer read to
+        its end. The kernel client's JSON calls take this way; failures raise the same httpx exceptions."""
+        host = b"%s:%d" % (key[0].encode(), key[1])
+        head = [b"%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (method.encode(), target, host, len(body))]
+        head.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
         head.append(b"\r\n")
+        connection = await self._checkout(key, timeouts)
+        try:
+            await self._send(connection, b"".join(head), body, False, timeouts.write)
+            answer = await self._receive_head(connection, method, timeouts.read)
+        except BaseException:
+            self._release(connection, reusable=False)
+            raise
+        # _Body gives the connection back (or closes it) once read to its end or abandoned.
+        content = b"".join([chunk async for chunk in answer.body])
+        return Answer(answer.status, answer.headers, content)
+
+    async def _send(
+        self,
+        connection: _Connection,
+        head: bytes,
+        body: bytes | httpx.AsyncByteStream,
+        chunked: bool,
+        seconds: float | None,
+    ) -> None:
         writer = connection.writer
         try:
             async with asyncio.timeout(seconds):
-                writer.write(b"".join(head))
-                assert isinstance(request.stream, httpx.AsyncByteStream)
-                async for chunk in request.stream:
+                if isinstance(body, bytes):
+                    writer.write(head + body)
+                else:
+                    writer.write(head)
+                    async for chunk in body:
+                        if chunked:
+                            if chunk:
+                                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        else:
+                            writer.write(chunk)
+                        await writer.drain()
                     if chunked:
-                        if chunk:
-                            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    else:
-                        writer.write(chunk)
-                    await writer.drain()
-                if chunked:
-                    writer.write(b"0\r\n\r\n")
+                        writer.write(b"0\r\n\r\n")
                 await writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("timed out sending to the kernel") from None
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from None
 
-    async def _receive(self, connection: _Connection, request: httpx.Request, seconds: float | None) -> httpx.Response:
+    async def _receive_head(self, connection: _Connection, method: str, seconds: float | None) -> _Head:
         reader = connection.reader
         try:
             async with asyncio.timeout(seconds):
@@ -263,15 +343,10 @@ class KernelTransport(httpx.AsyncBaseTransport):
             elif lowered == b"connection" and value.lower() == b"close":
                 reusable = False
             headers.append((name, value))
-        if request.method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+        if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
             length, chunked = 0, False
         body = _Body(self, connection, length=length, chunked=chunked, reusable=reusable, read_timeout=seconds)
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=body,
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
+        return _Head(status, headers, body, version, reason)
 
     async def aclose(self) -> None:
         self._closed = True
