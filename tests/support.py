@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import structlog
+import uvicorn
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -131,6 +133,27 @@ def append_only_lifted(engine: Engine, table: str) -> Iterator[Connection]:
 
 
 @dataclass
+class Served:
+    """An ASGI app served by uvicorn in a thread on a free port, for the length of a ``with``: a real
+    HTTP peer for client code (the kernel client's transport and answer mapping)."""
+
+    def __init__(self, app: Any, keep_alive: int = 5) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, timeout_keep_alive=keep_alive)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 10, "the test server")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
 class Databases:
     """A kernel and a BFF database for one backend, migrated with the real migrations.
 

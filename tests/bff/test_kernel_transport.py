@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from cornerstone.bff.kernel_client.transport import KernelTransport
-from tests.support import free_port, wait_until
+from tests.support import Served, free_port
 
 
 def _app() -> FastAPI:
@@ -66,29 +64,9 @@ def _app() -> FastAPI:
     return app
 
 
-class Served:
-    def __init__(self, keep_alive: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            _app(), host="127.0.0.1", port=self.port, log_config=None, timeout_keep_alive=keep_alive
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        wait_until(lambda: self.server.started, 10, "the test server")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[Served]:
-    with Served(keep_alive=5) as running:
+    with Served(_app(), keep_alive=5) as running:
         yield running
 
 
@@ -175,7 +153,7 @@ def test_no_body_answers_and_connection_close(server: Served) -> None:
 
 
 def test_a_connection_idle_past_its_expiry_or_closed_by_the_server_is_not_reused() -> None:
-    with Served(keep_alive=1) as short:
+    with Served(_app(), keep_alive=1) as short:
 
         async def scenario(client: httpx.AsyncClient, _: KernelTransport) -> None:
             port = (await client.get("/who")).json()["port"]
@@ -194,7 +172,7 @@ def test_a_connection_idle_past_its_expiry_or_closed_by_the_server_is_not_reused
 
         return scenario()
 
-    with Served(keep_alive=5) as long:
+    with Served(_app(), keep_alive=5) as long:
         _run(long.url, expired, keepalive_expiry=0.2)
 
 
@@ -208,7 +186,7 @@ def test_failures_are_httpx_transport_errors() -> None:
 
     asyncio.run(refused())
 
-    with Served(keep_alive=5) as running:
+    with Served(_app(), keep_alive=5) as running:
 
         async def slow(client: httpx.AsyncClient, _: KernelTransport) -> None:
             started = time.monotonic()
@@ -220,7 +198,7 @@ def test_failures_are_httpx_transport_errors() -> None:
         _run(running.url, slow)
 
     async def pool() -> None:
-        with Served(keep_alive=5) as running:
+        with Served(_app(), keep_alive=5) as running:
             async with httpx.AsyncClient(
                 base_url=running.url, transport=KernelTransport(max_connections=1), timeout=httpx.Timeout(5.0, pool=0.2)
             ) as client:

@@ -1,15 +1,17 @@
 """The BFF's only way to the kernel: HTTP with explicit timeouts, the service credential,
 the request id, and the kernel's answers mapped onto the BFF's error taxonomy.
 
-A kernel that cannot be reached, or does not answer within the read timeout, or answers
-5xx, is an outage: 503 ``KERNEL_UNAVAILABLE`` with ``Retry-After``. Every call goes through the
+A kernel that cannot be reached, or does not answer within the read timeout, or answers 502, 503
+or 504, is an outage: 503 ``KERNEL_UNAVAILABLE`` with ``Retry-After``. Every call goes through the
 kernel's breaker and retry policy (``kit.resilience``): while the breaker is open the 503 comes at
 once, without a call, with ``Retry-After`` = seconds until the next probe; reads and money writes
 carrying an Idempotency-Key are retried with backoff within the call's deadline, other writes are
-sent once. A kernel 4xx is an
-answer (not found, conflict, validation), passed on with the same status and code. So is
-the one 5xx that is a finding rather than an outage: ``ARTIFACT_CORRUPT`` (stored bytes that
-no longer match their hash; retrying cannot help, and hiding it behind a 503 would be a lie).
+sent once. A kernel 4xx is an answer (not found, conflict, validation), passed on with the same
+status and code. So is the one 5xx that is a finding: ``ARTIFACT_CORRUPT`` (stored bytes that no
+longer match their hash). Any other kernel 5xx (a 500) is a fault in handling this very request: a
+500 ``INTERNAL_ERROR`` with the request id, logged, neither retried nor counted against the breaker -
+a retryable 503 would send a client round in circles on a request that can never succeed, and one
+client's poison request must not open the breaker for everyone.
 
 Besides JSON calls (``request``), artifact bytes travel both ways as streams: ``upload`` sends a
 body without holding it in memory, ``download`` hands back the kernel's answer to be streamed on.
@@ -95,8 +97,21 @@ def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("ascii"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-# Kernel 5xx problems passed on as they are (see the module docstring); every other 5xx is a 503.
+class KernelFailed(AppError):
+    """The kernel answered this request with a server error that is not an outage (a fault in handling
+    this very request). It is not retried and not hidden behind a retryable 503: a client retrying
+    the same request would get the same answer. Logged with the request id on both services."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+    title = "Internal server error"
+
+
+# Kernel 5xx problems passed on as they are (see the module docstring).
 PASSED_THROUGH_SERVER_ERRORS = frozenset({"ARTIFACT_CORRUPT"})
+# The kernel answers these when it cannot serve anyone right now (its database unreachable, a proxy in
+# front of it): an outage, like no answer at all. Any other 5xx is a fault of this one request.
+OUTAGE_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass
@@ -194,17 +209,10 @@ class KernelClient:
 
     @staticmethod
     def _check_outage(response: _Reply) -> None:
-        """A 5xx answer is an outage (``AttemptFailed``), but for the findings passed through as they are.
-        The body must have been read."""
-        if response.status_code < 500:
-            return
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("code") in PASSED_THROUGH_SERVER_ERRORS:
-            return
-        raise AttemptFailed(f"status {response.status_code}", status=response.status_code)
+        """A 502, 503 or 504 answer is an outage (``AttemptFailed``: counted by the breaker, retried if the
+        call may be); every other answer, a 500 included, is the kernel's answer to this request."""
+        if response.status_code in OUTAGE_STATUSES:
+            raise AttemptFailed(f"status {response.status_code}", status=response.status_code)
 
     def _headers(self, caller: Principal, idempotency_key: str | None = None) -> dict[str, str]:
         token = mint_service_token(
@@ -236,6 +244,11 @@ class KernelClient:
         if status >= 500 and body.get("code") in PASSED_THROUGH_SERVER_ERRORS:
             log.error("kernel_reported", method=method, path=path, status=status, code=body["code"])
             raise KernelAnswer(status, body)
+        if status >= 500 and status not in OUTAGE_STATUSES:
+            log.error("kernel_server_error", method=method, path=path, status=status, code=body.get("code"))
+            raise KernelFailed(
+                "The request failed in the deal and money service; it has been logged with this request id."
+            )
         if status >= 500 or status < 200 or 300 <= status < 400:
             log.warning("kernel_failed", method=method, path=path, status=status)
             raise self._unavailable()
