@@ -132,7 +132,6 @@ def append_only_lifted(engine: Engine, table: str) -> Iterator[Connection]:
             )
 
 
-@dataclass
 class Served:
     """An ASGI app served by uvicorn in a thread on a free port, for the length of a ``with``: a real
     HTTP peer for client code (the kernel client's transport and answer mapping)."""
@@ -154,6 +153,7 @@ class Served:
         self.thread.join(10)
 
 
+@dataclass
 class Databases:
     """A kernel and a BFF database for one backend, migrated with the real migrations.
 
