@@ -99,6 +99,9 @@ BAD_CREDENTIALS: dict[str, Callable[[str], dict[str, str]]] = {
     ),
     "wrong audience": lambda key: bearer(jwt.encode(claims(aud="cornerstone-bff"), key)),
     "wrong issuer": lambda key: bearer(jwt.encode(claims(iss="someone-else"), key)),
+    "audience as a list": lambda key: bearer(jwt.encode(claims(aud=[SERVICE_TOKEN_AUDIENCE]), key)),
+    "lifetime of 30 years": lambda key: bearer(jwt.encode(claims(exp=int(time.time()) + 30 * 365 * 86_400), key)),
+    "empty actor": lambda key: bearer(jwt.encode(claims(act=""), key)),
     "no org claim": lambda key: bearer(jwt.encode(claims(org=None), key)),
     "no expiry": lambda key: bearer(jwt.encode(claims(exp=None), key)),
     "payload swapped to this org": lambda key: bearer(

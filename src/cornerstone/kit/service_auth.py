@@ -102,6 +102,16 @@ def _verify(key: str, token: str) -> tuple[ServiceCaller, float]:
         )
     except jwt.PyJWTError as exc:
         raise InvalidServiceToken(str(exc)) from exc
+    # What PyJWT leaves open: an audience list holding ours, and any lifetime the key's holder chose.
+    if not isinstance(claims["aud"], str):
+        raise InvalidServiceToken("the audience must be one string")
+    issued, expires = claims["iat"], claims["exp"]
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in (issued, expires)):
+        raise InvalidServiceToken("iat and exp must be numbers")
+    if expires - issued > SERVICE_TOKEN_TTL_SECONDS + _LEEWAY_SECONDS:
+        raise InvalidServiceToken("a lifetime longer than service tokens are minted for")
+    if not all(isinstance(claims[name], str) and claims[name] for name in ("org", "act", "rol")):
+        raise InvalidServiceToken("org, act and rol must be non-empty strings")
     caller = ServiceCaller(
         org_id=str(claims["org"]),
         actor_id=str(claims["act"]),

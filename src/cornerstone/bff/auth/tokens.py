@@ -21,6 +21,8 @@ from cornerstone.bff.auth.keys import KeyRing
 
 ALGORITHMS = ["HS256"]
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "org", "tv"]
+CLOCK_LEEWAY_SECONDS = 5  # between this process's clock and the one that issued the token
+MAX_JTI_LENGTH = 128  # ours are 32 hex digits; a kilobyte-long one is not ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,8 @@ def decode_access_token(keys: TokenKeys, token: str) -> TokenClaims:
             issuer=keys.issuer,
             options={"require": _REQUIRED_CLAIMS},
         )
+        _check_claims(claims, keys)
         token_version = claims["tv"]
-        if not isinstance(token_version, int) or isinstance(token_version, bool):
-            raise InvalidToken("bad token version")
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     return TokenClaims(
@@ -92,6 +93,31 @@ def decode_access_token(keys: TokenKeys, token: str) -> TokenClaims:
         token_version=token_version,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
     )
+
+
+def _check_claims(claims: dict[str, Any], keys: TokenKeys) -> None:
+    """What PyJWT leaves open (RFC 8725 asks the application to decide): ``aud`` must be our audience as
+    one string (a list holding it is accepted by PyJWT), the lifetime ``exp - iat`` no longer than the
+    configured one (a token signed with a real key for 30 years is refused), ``iat`` not in the future,
+    ``jti`` a non-empty string of bounded length, ``tv`` an integer."""
+    if not isinstance(claims["aud"], str):
+        raise InvalidToken("the audience must be one string")
+    issued, expires = claims["iat"], claims["exp"]
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in (issued, expires)):
+        raise InvalidToken("iat and exp must be numbers")
+    if expires - issued > keys.ttl_seconds + CLOCK_LEEWAY_SECONDS:
+        raise InvalidToken("a lifetime longer than tokens are issued for")
+    if issued > time.time() + CLOCK_LEEWAY_SECONDS:
+        raise InvalidToken("issued in the future")
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
+        raise InvalidToken(f"jti must be a string of 1 to {MAX_JTI_LENGTH} characters")
+    for name in ("sub", "org"):
+        if not isinstance(claims[name], str) or not claims[name]:
+            raise InvalidToken(f"{name} must be a non-empty string")
+    token_version = claims["tv"]
+    if not isinstance(token_version, int) or isinstance(token_version, bool):
+        raise InvalidToken("bad token version")
 
 
 class VerifiedTokens:
