@@ -342,8 +342,10 @@ def test_a_5xx_or_an_exception_is_not_stored_and_the_same_key_runs_again(
 # --- time: in flight, abandoned, expired ---------------------------------------------------------
 
 
-def _claim_row(org: Org, key: str, fingerprint: str, *, age: timedelta) -> dict[str, Any]:
-    created = utcnow() - age
+def _claim_row(org: Org, key: str, fingerprint: str, *, lease_left: timedelta) -> dict[str, Any]:
+    """An in-flight claim whose lease ends ``lease_left`` from now (in the past when negative), as
+    a BFF process that stopped renewing it (it died) left it."""
+    now = utcnow()
     return {
         "id": new_id(),
         "org_id": org.org_id,
@@ -351,30 +353,38 @@ def _claim_row(org: Org, key: str, fingerprint: str, *, age: timedelta) -> dict[
         "fingerprint": fingerprint,
         "state": "in_flight",
         "user_id": new_id(),
-        "created_at": created,
-        "expires_at": created + timedelta(hours=24),
+        "created_at": now - timedelta(seconds=30),
+        "expires_at": now + lease_left,
     }
 
 
-def test_a_key_in_flight_is_answered_409_and_an_abandoned_claim_is_taken_over(
+def test_a_key_in_flight_is_answered_409_until_its_lease_ends_then_taken_over(
     probe_url: str, org: Org, superuser_db: Engine
 ) -> None:
-    tag, busy_key, abandoned_key = new_tag(), new_key(), new_key()
+    tag, busy_key, long_key, abandoned_key = new_tag(), new_key(), new_key(), new_key()
     body = {"tag": tag, "amount": 100, "outcome": "created", "failures": 0, "seconds": 0.0}
     fingerprint = request_fingerprint("POST", PROBE_PATH, json.dumps(body).encode())
     with superuser_db.begin() as conn:
-        conn.execute(insert(IdempotencyRecordRow).values(**_claim_row(org, busy_key, fingerprint, age=timedelta(0))))
-        conn.execute(
-            insert(IdempotencyRecordRow).values(
-                **_claim_row(org, abandoned_key, fingerprint, age=IN_FLIGHT_LEASE + timedelta(seconds=5))
+        for key, lease_left in (
+            (busy_key, timedelta(seconds=3)),
+            # Written with a lease far longer than this BFF's (another replica's setting): Retry-After
+            # is capped at this BFF's lease, so the client comes back no later than one of ours ends.
+            (long_key, timedelta(hours=1)),
+            (abandoned_key, timedelta(seconds=-1)),
+        ):
+            conn.execute(
+                insert(IdempotencyRecordRow).values(**_claim_row(org, key, fingerprint, lease_left=lease_left))
             )
-        )
     with probe_client(probe_url, org) as client:
         busy = post_probe(client, busy_key, **body)
+        long = post_probe(client, long_key, **body)
         taken_over = post_probe(client, abandoned_key, **body)
     assert_problem(busy, 409, "IDEMPOTENCY_IN_FLIGHT")
-    assert busy.headers["retry-after"] == "1"
+    assert busy.headers["retry-after"] in {"3", "2"}  # the whole seconds left of its lease, rounded up
+    assert_problem(long, 409, "IDEMPOTENCY_IN_FLIGHT")
+    assert long.headers["retry-after"] == str(int(IN_FLIGHT_LEASE.total_seconds()))
     assert taken_over.status_code == 201, taken_over.text
+    assert REPLAYED_HEADER.lower() not in taken_over.headers
     assert CALLS[tag] == 1
 
 

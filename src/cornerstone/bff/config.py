@@ -25,6 +25,13 @@ class BffSettings(CommonSettings):
     sweep_interval_seconds: float = Field(
         default=300.0, gt=0, description="Seconds between sweeps of expired revoked tokens and idempotency records."
     )
+    idempotency_lease_seconds: float = Field(
+        default=5.0,
+        ge=1,
+        le=300,
+        description="Seconds a money POST's claim on its Idempotency-Key lasts unless renewed; renewed every third "
+        "of it while the request runs, so a claim whose process died frees its key within this long.",
+    )
     kernel_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to open a kernel connection.")
     kernel_read_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a kernel answer.")
     kernel_retry_after: int = Field(

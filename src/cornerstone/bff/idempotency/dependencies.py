@@ -4,18 +4,34 @@ It depends on ``current_user`` itself, so it always runs after authentication (a
 without a valid token is a 401, never a 400 about its key). Declare it after the route's
 permission dependency (``user: Writer, idem: Idempotent``) so that a role that may not call the
 route is refused with 403 before its key is looked at.
+
+The claim's lease is ``app.state.idempotency_lease_seconds`` when the app sets it, otherwise
+``CORNERSTONE_IDEMPOTENCY_LEASE_SECONDS`` as this process's environment gives it (read once).
 """
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from cornerstone.bff.auth.dependencies import CurrentUser
+from cornerstone.bff.config import BffSettings
 from cornerstone.bff.idempotency.service import Idempotency, request_fingerprint
 from cornerstone.kit.db import Database
 from cornerstone.kit.idempotency_keys import KEY_HEADER, MAX_KEY_LENGTH, validated_key
+
+
+@functools.cache
+def _configured_lease() -> timedelta:
+    return timedelta(seconds=BffSettings().idempotency_lease_seconds)
+
+
+def _lease(request: Request) -> timedelta:
+    seconds: float | None = getattr(request.app.state, "idempotency_lease_seconds", None)
+    return _configured_lease() if seconds is None else timedelta(seconds=seconds)
 
 
 async def idempotency(
@@ -41,6 +57,7 @@ async def idempotency(
         user_id=user.user_id,
         key=key,
         fingerprint=request_fingerprint(request.method, request.url.path, body),
+        lease=_lease(request),
     )
 
 
