@@ -332,7 +332,7 @@ def up(
     import asyncio
 
     from cornerstone.ops.demo import DEMO_USERS, demo_exists, demo_password
-    from cornerstone.ops.supervisor import child_env, run_stack
+    from cornerstone.ops.supervisor import Child, child_env, run_stack
 
     _migrate_both()
     bff_settings = _bff_settings()
@@ -364,10 +364,18 @@ def up(
 
     code = run_stack(
         env=env,
-        kernel_args=["kernel", "--host", "127.0.0.1", "--port", str(kernel_port)],
-        bff_args=["bff", "--host", host, "--port", str(port)],
-        kernel_ready_url=f"http://127.0.0.1:{kernel_port}/readyz",
-        bff_ready_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/readyz",  # noqa: S104
+        children=[
+            Child(
+                "kernel",
+                ["kernel", "--host", "127.0.0.1", "--port", str(kernel_port)],
+                ready_url=f"http://127.0.0.1:{kernel_port}/readyz",
+            ),
+            Child(
+                "BFF",
+                ["bff", "--host", host, "--port", str(port)],
+                ready_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/readyz",  # noqa: S104
+            ),
+        ],
         on_ready=announce,
     )
     raise typer.Exit(code)

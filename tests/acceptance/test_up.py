@@ -31,6 +31,10 @@ def _children_of(pid: int) -> list[int]:
     return children
 
 
+def _command_line(pid: int) -> str:
+    return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -128,6 +132,23 @@ def test_up_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         printed = (tmp_path / "up.log").read_text()
         assert base in printed
         assert "gp@demo.test" in printed
+
+        # A service that dies is restarted, not left dead behind a live one: kill the kernel outright.
+        kernel = next(child for child in children if f"--port {kernel_port}" in _command_line(child))
+        os.kill(kernel, signal.SIGKILL)
+        wait_until(lambda: "the kernel is running again" in (tmp_path / "up.log").read_text(), 60, "the restart")
+        printed = (tmp_path / "up.log").read_text()
+        assert "the kernel exited with code -9" in printed
+        assert "restarting in 1s" in printed
+        children = _children_of(up.pid)
+        assert len(children) == 2, children
+        assert kernel not in children
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, 30, "/readyz after the restart")
+        with httpx.Client(base_url=base, timeout=10) as client:
+            login = client.post("/api/auth/token", json={"email": "gp@demo.test", "password": DEMO_PASSWORD})
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+            assert client.get(f"/api/deals/{deal['id']}").json()["stage"] == "ic_review"
+        assert up.poll() is None
 
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
