@@ -12,7 +12,10 @@ settings). One org, one user, one deal are created through the API. Then, for ea
   by ``wrk`` when ``/usr/bin/wrk`` exists (one thread by default: the machine's cores are shared
   with the servers), else by the asyncio load generator in this file run as a separate process.
   Printed: requests/s, p50 and p99 latency, and the answers that were not 2xx (wrk: status >= 400,
-  plus socket errors).
+  plus socket errors);
+- the CPU time the BFF and the kernel spent per authenticated read during its load runs (from
+  ``/proc/<pid>/stat``): unlike throughput, hardly moved by other work on a shared machine, so it
+  is the figure to compare between two versions of the code.
 
 The authenticated read is ``GET /api/deals/{id}`` with a bearer token: BFF perimeter and token
 check, a service-token call to the kernel, the kernel's database read. The bare endpoint is
@@ -47,8 +50,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from servers import free_port, run, serving
+from servers import cpu_seconds, free_port, run, serving, serving_process
 
+READ = "GET /api/deals/{id}"
 GOAL_RATIO = 0.20
 GOAL_P99_MS = 20.0
 WRK = "/usr/bin/wrk"
@@ -341,9 +345,11 @@ def main() -> None:
         org = ["org", "create", "--name", "Bench Capital", "--admin-email", "bench@example.test"]
         run([*cli, *org, "--password", PASSWORD], env)
         kernel = ["kernel", "--host", "127.0.0.1", "--port", str(kernel_port)]
-        stack.enter_context(serving([*cli, *kernel], env, kernel_port, tmp / "kernel.log"))
-        bff_url = stack.enter_context(
-            serving([*cli, "bff", "--host", "127.0.0.1", "--port", str(bff_port)], env, bff_port, tmp / "bff.log")
+        _, kernel_process = stack.enter_context(serving_process([*cli, *kernel], env, kernel_port, tmp / "kernel.log"))
+        bff_url, bff_process = stack.enter_context(
+            serving_process(
+                [*cli, "bff", "--host", "127.0.0.1", "--port", str(bff_port)], env, bff_port, tmp / "bff.log"
+            )
         )
         bare_args = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)]
         bare_url = stack.enter_context(serving(bare_args, env, bare_port, tmp / "bare.log"))
@@ -357,7 +363,7 @@ def main() -> None:
         ).json()
         targets = {
             "bare FastAPI": (f"{bare_url}/bare", {}),
-            "GET /api/deals/{id}": (f"{bff_url}/api/deals/{deal['id']}", auth),
+            READ: (f"{bff_url}/api/deals/{deal['id']}", auth),
         }
 
         def load(url: str, headers: dict[str, str], seconds: float) -> Load:
@@ -376,11 +382,19 @@ def main() -> None:
             singles[name] = sequential_median(url, headers, args.sequential)
             load(url, headers, 2.0)  # warm-up: connections, caches, the kernel's first queries
         rounds: dict[str, list[Load]] = {name: [] for name in targets}
+        # CPU seconds each service spent on the authenticated reads' load runs: per request, a figure a
+        # busy machine disturbs far less than throughput.
+        cpu = {"BFF": 0.0, "kernel": 0.0}
+        processes = {"BFF": bff_process.pid, "kernel": kernel_process.pid}
         for number in range(1, args.rounds + 1):
             # Alternating order, so a neighbour's load on the shared machine falls on both alike.
             order = list(targets.items()) if number % 2 else list(reversed(targets.items()))
             for name, (url, headers) in order:
+                before = {service: cpu_seconds(pid) for service, pid in processes.items()}
                 rounds[name].append(load(url, headers, args.seconds))
+                if name == READ:
+                    for service, pid in processes.items():
+                        cpu[service] += cpu_seconds(pid) - before[service]
                 if args.rounds > 1:
                     print(f"  round {number}" + _line(name, rounds[name][-1], singles[name])[1:], flush=True)
         loads = {name: _median(results) for name, results in rounds.items()}
@@ -388,11 +402,17 @@ def main() -> None:
             print(f"median of {args.rounds} rounds:")
         for name, result in loads.items():
             print(_line(name, result, singles[name]), flush=True)
+        reads = sum(result.requests for result in rounds[READ])
+        print(
+            "CPU per authenticated read: "
+            + ", ".join(f"{service} {1000 * seconds / reads:.3f} ms" for service, seconds in cpu.items())
+            + f", both {1000 * sum(cpu.values()) / reads:.3f} ms"
+        )
         if args.keep:
             for log in ("bff.log", "kernel.log"):
                 print(f"--- {log} (tail)\n" + (tmp / log).read_text(errors="replace")[-1500:])
 
-    bare, read = loads["bare FastAPI"], loads["GET /api/deals/{id}"]
+    bare, read = loads["bare FastAPI"], loads[READ]
     ratio = read.rate / bare.rate if bare.rate else 0.0
     checks = {
         f"ratio {ratio:.3f} >= {GOAL_RATIO:.2f}": ratio >= GOAL_RATIO,

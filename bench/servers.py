@@ -3,6 +3,7 @@ until ``/readyz`` answers and stopped (SIGTERM, then kill) however the benchmark
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -34,15 +35,31 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"{url} did not become ready:\n{log.read_text()[-3000:]}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux ``/proc/<pid>/stat``)."""
+    # Fields resume after the command name's closing parenthesis; utime and stime are the 12th and 13th.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def serving(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """Run ``args`` (a server on ``port``, output to ``log``) for the block; yields its base URL."""
+    with serving_process(args, env, port, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def serving_process(
+    args: list[str], env: dict[str, str], port: int, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As ``serving``, yielding the process too (e.g. to read its CPU time)."""
     with log.open("ab") as handle:
         process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, log)
-        yield url
+        yield url, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
