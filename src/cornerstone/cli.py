@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cornerstone.bff.config import BffSettings
 from cornerstone.kernel.config import KernelSettings
-from cornerstone.kit.hashchain import ChainReport
+
+if TYPE_CHECKING:
+    from cornerstone.ops.verify import OrgReport
 
 app = typer.Typer(
     help="Cornerstone: CRE deal and fund operations.",
@@ -75,11 +77,14 @@ def kernel_verify(
     org: Annotated[str | None, typer.Option(help="Only this org's chain.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Recompute every kernel event hash from the stored rows; exit 1 naming the first bad event."""
+    """Prove the event log (every hash recomputed, its signed head present) and the money (every money row
+    against the events that wrote it, and the books reconciled); print each finding, exit 1 on any."""
     _apply_data_dir(data_dir)
     from cornerstone.ops.verify import verify_kernel_chains_sync
 
-    _report(verify_kernel_chains_sync(_kernel_settings().resolved_kernel_migration_database_url(), org), "events")
+    settings = _kernel_settings()
+    url = settings.resolved_kernel_migration_database_url()
+    _report(verify_kernel_chains_sync(url, org, _existing_service_key(settings)), "events")
 
 
 @audit_app.command("verify")
@@ -87,11 +92,22 @@ def audit_verify(
     org: Annotated[str | None, typer.Option(help="Only this org's chain.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Recompute every audit record hash from the stored rows; exit 1 naming the first bad record."""
+    """Prove the audit trail (every hash recomputed, its signed head present); print each finding, exit 1 on any."""
     _apply_data_dir(data_dir)
     from cornerstone.ops.verify import verify_audit_chains_sync
 
-    _report(verify_audit_chains_sync(_bff_settings().resolved_bff_migration_database_url(), org), "records")
+    settings = _bff_settings()
+    url = settings.resolved_bff_migration_database_url()
+    _report(verify_audit_chains_sync(url, org, _existing_service_key(settings)), "records")
+
+
+def _existing_service_key(settings: KernelSettings | BffSettings) -> str | None:
+    """The service key the services sign checkpoints under, without generating one: a verifier that made up
+    a fresh key would call every checkpoint forged."""
+    if settings.service_key:
+        return settings.service_key
+    path = settings.data_dir / "secrets" / "service_key"
+    return path.read_text().strip() or None if path.exists() else None
 
 
 @keys_app.command("rotate")
@@ -208,7 +224,7 @@ def validate_observability(
         raise typer.Exit(1)
 
 
-def _report(reports: list[ChainReport], noun: str) -> None:
+def _report(reports: list[OrgReport], noun: str) -> None:
     from cornerstone.ops.verify import describe
 
     lines, ok = describe(reports, noun)

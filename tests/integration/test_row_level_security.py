@@ -51,6 +51,7 @@ TENANT_TABLES: dict[str, dict[str, str]] = {
     "kernel": {
         "deals": "org_id",
         "events": "org_id",
+        "event_checkpoints": "org_id",
         "funds": "org_id",
         "fund_valuations": "org_id",
         "investors": "org_id",
@@ -73,6 +74,7 @@ TENANT_TABLES: dict[str, dict[str, str]] = {
         "orgs": "id",
         "users": "org_id",
         "audit_records": "org_id",
+        "audit_checkpoints": "org_id",
         "revoked_tokens": "org_id",
         "idempotency_records": "org_id",
     },
@@ -82,6 +84,8 @@ METADATA = {"kernel": KernelBase.metadata, "bff": BffBase.metadata}
 PRIVILEGES: dict[str, set[str]] = {
     "deals": {"SELECT", "INSERT", "UPDATE"},
     "events": {"SELECT", "INSERT"},
+    "event_checkpoints": {"SELECT", "INSERT"},
+    "audit_checkpoints": {"SELECT", "INSERT"},
     "orgs": {"SELECT"},
     "users": {"SELECT", "INSERT", "UPDATE"},
     "audit_records": {"SELECT", "INSERT"},
@@ -267,6 +271,8 @@ def test_the_app_role_holds_exactly_the_privileges_its_service_needs(
     [
         ("kernel", "events"),
         ("bff", "audit_records"),
+        ("kernel", "event_checkpoints"),
+        ("bff", "audit_checkpoints"),
         ("kernel", "ledger_entries"),
         ("kernel", "commitments"),
         ("kernel", "fund_valuations"),

@@ -4,6 +4,8 @@ Each session depends on the caller (``service_caller``), so the org is known and
 transaction (``app.org_id``, row-level security on PostgreSQL) before any query runs.
 scope="function": the commit happens when the endpoint returns, before the response is sent,
 so a client never sees success for a write that did not commit.
+A write session carries the event checkpoint key (``session.info``), so every event it appends is
+signed into ``event_checkpoints`` (``events.service.append_event``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kernel.auth import Caller
+from cornerstone.kernel.events.service import events_checkpoint_key
 from cornerstone.kit.db import Database
+from cornerstone.kit.hashchain import CHECKPOINT_KEY_INFO
 
 
 async def _read_session(request: Request, caller: Caller) -> AsyncIterator[AsyncSession]:
@@ -27,6 +31,7 @@ async def _read_session(request: Request, caller: Caller) -> AsyncIterator[Async
 async def _write_session(request: Request, caller: Caller) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.session(write=True, org_id=caller.org_id) as session:
+        session.info[CHECKPOINT_KEY_INFO] = events_checkpoint_key(request.app.state.service_key)
         yield session
 
 

@@ -25,6 +25,7 @@ from cornerstone.kernel.artifacts.service import storage_of
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals import service as deals
 from cornerstone.kernel.deals.state_machine import PIPELINE
+from cornerstone.kernel.events.service import anchor_head, events_checkpoint_key
 from cornerstone.kit.db import Database
 from cornerstone.kit.request_context import request_id_var
 from cornerstone.kit.secrets import load_or_create_secret
@@ -278,6 +279,8 @@ async def seed_demo(bff: BffSettings, kernel: KernelSettings, password: str) -> 
             for spec in DEMO_DEALS:
                 await _seed_deal(team, spec)
             lp_investor_id = await seed_demo_fund(kernel_db, caller, admin, kernel.field_cipher())
+            # Written outside the kernel app, so signed here: deleting the newest demo events is then detected.
+            await anchor_head(kernel_db, created.org_id, events_checkpoint_key(kernel.resolved_service_key()))
         finally:
             request_id_var.reset(token)
             await kernel_db.dispose()

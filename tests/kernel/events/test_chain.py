@@ -182,11 +182,14 @@ def test_the_events_table_refuses_update_and_delete(
 # --- tampering, caught by `cornerstone kernel verify` --------------------------------------------
 
 
-def run_verify(databases: Databases, org: str) -> subprocess.CompletedProcess[str]:
+def run_verify(databases: Databases, org: str, service_key: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``cornerstone kernel verify --org`` as an operator runs it; ``service_key`` is the key the kernel under
+    test signed its checkpoints with (the in-process kernel's is not the data dir's)."""
     env = {
         **os.environ,
         "CORNERSTONE_KERNEL_DATABASE_URL": databases.kernel_url,
         "CORNERSTONE_DATA_DIR": str(databases.data_dir),
+        **({"CORNERSTONE_SERVICE_KEY": service_key} if service_key else {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "cornerstone", "kernel", "verify", "--org", org],
@@ -216,7 +219,7 @@ def assert_still_append_only(kernel_db: KernelDb, org: str) -> None:
 def test_the_cli_verifies_an_untampered_org_and_exits_0(kernel: KernelApi, databases: Databases) -> None:
     org = new_org_id()
     make_history(kernel, org)
-    result = run_verify(databases, org)
+    result = run_verify(databases, org, kernel.key)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ok   org {org}: 4 events verified" in result.stdout
     assert "BAD" not in result.stdout
@@ -233,7 +236,7 @@ def test_the_cli_names_an_event_whose_stored_payload_was_changed(
     tamper(kernel_db, org, 2, payload=forged)
     assert_still_append_only(kernel_db, org)
 
-    result = run_verify(databases, org)
+    result = run_verify(databases, org, kernel.key)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"BAD  org {org}: event {events[1]['id']} (seq 2): stored hash does not match" in result.stdout
     assert "1 events before it verified" in result.stdout
@@ -248,7 +251,7 @@ def test_the_cli_names_an_event_whose_link_to_the_previous_one_was_changed(
     events = make_history(kernel, org)
     tamper(kernel_db, org, 3, prev_hash=events[0]["hash"])  # skip over event 2
 
-    result = run_verify(databases, org)
+    result = run_verify(databases, org, kernel.key)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"event {events[2]['id']} (seq 3): prev_hash does not match" in result.stdout
 
@@ -280,7 +283,7 @@ def test_rewriting_an_event_and_its_hash_is_caught_at_the_next_link(
 
     report = verify_org(databases.kernel_url, org)
     assert (report.ok, report.first_bad_id, report.first_bad_seq, report.checked) == (False, events[2]["id"], 3, 2)
-    result = run_verify(databases, org)
+    result = run_verify(databases, org, kernel.key)
     assert result.returncode == 1
     assert f"event {events[2]['id']} (seq 3): prev_hash does not match" in result.stdout
 
@@ -293,7 +296,7 @@ def test_a_deleted_event_is_caught_as_a_sequence_gap(
     with kernel_db.append_only_lifted() as conn:
         conn.execute(text("DELETE FROM events WHERE org_id = :org AND seq = 2"), {"org": org})
 
-    result = run_verify(databases, org)
+    result = run_verify(databases, org, kernel.key)
     assert result.returncode == 1
     assert f"event {events[2]['id']} (seq 3): sequence gap: expected 2, found 3" in result.stdout
 
@@ -306,7 +309,7 @@ def test_tampering_with_one_org_leaves_another_orgs_chain_verifying(
     make_history(kernel, bystander)
     tamper(kernel_db, victim, 1, actor_id="someone-else")
     assert verify_org(databases.kernel_url, victim).first_bad_seq == 1
-    assert run_verify(databases, bystander).returncode == 0
+    assert run_verify(databases, bystander, kernel.key).returncode == 0
 
 
 # --- concurrent appends --------------------------------------------------------------------------

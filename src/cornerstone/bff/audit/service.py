@@ -2,6 +2,9 @@
 
 Sensitive values (passwords, tokens, tax ids, bank numbers) are masked before anything
 is stored or hashed, so they never reach the audit table.
+
+Each record is signed into ``audit_checkpoints`` in its own transaction (``kit.hashchain``): deleting the
+newest records leaves a checkpoint past the end of the trail, which ``cornerstone audit verify`` names.
 """
 
 from __future__ import annotations
@@ -10,17 +13,28 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cornerstone.bff.models import AuditRecordRow
+from cornerstone.bff.models import AuditCheckpointRow, AuditRecordRow
 from cornerstone.kit.canonical import canonical_json
 from cornerstone.kit.clock import as_utc, isoformat_utc, utcnow
-from cornerstone.kit.hashchain import GENESIS_HASH, ChainReport, chain_hash, lock_chain, rows_in_order, verify_rows
+from cornerstone.kit.hashchain import (
+    GENESIS_HASH,
+    ChainReport,
+    append_checkpoint,
+    chain_hash,
+    checkpoint_key,
+    lock_chain,
+    rows_in_order,
+    verify_rows,
+)
 from cornerstone.kit.ids import new_id
 
+CHAIN = "audit"
 NO_ORG = "-"
 ANONYMOUS = "anonymous"
 MASK = "***"
@@ -89,8 +103,18 @@ def record_hash(row: AuditRecordRow) -> str:
     )
 
 
-async def append_record(session: AsyncSession, entry: AuditEntry) -> AuditRecordRow:
-    await lock_chain(session, "audit", entry.org_id)
+@lru_cache(maxsize=8)
+def audit_checkpoint_key(service_key: str) -> bytes:
+    """The key the BFF signs its audit checkpoints with, derived from the service key (the secret the BFF,
+    the kernel and the operator commands share: ``secrets/service_key`` in the data dir, or
+    ``CORNERSTONE_SERVICE_KEY``); another derivation than the kernel's, so one chain's checkpoints never
+    verify for the other."""
+    return checkpoint_key(service_key, CHAIN)
+
+
+async def append_record(session: AsyncSession, entry: AuditEntry, *, sign_with: bytes | None = None) -> AuditRecordRow:
+    """Append ``entry`` to its org's chain and, given the key, sign the new head (same transaction)."""
+    await lock_chain(session, CHAIN, entry.org_id)
     head = (
         await session.execute(
             select(AuditRecordRow.seq, AuditRecordRow.hash)
@@ -122,6 +146,10 @@ async def append_record(session: AsyncSession, entry: AuditEntry) -> AuditRecord
     row.hash = record_hash(row)
     session.add(row)
     await session.flush()
+    if sign_with is not None:
+        await append_checkpoint(
+            session, AuditCheckpointRow, sign_with, chain=CHAIN, org_id=row.org_id, seq=seq, head_hash=row.hash
+        )
     return row
 
 

@@ -30,7 +30,7 @@ from cornerstone.contracts.funds import (
 )
 from cornerstone.kernel.deals import repository as deals
 from cornerstone.kernel.errors import DealNotFound
-from cornerstone.kernel.events.service import allocations_digest, append_event
+from cornerstone.kernel.events.service import LEDGER_COVERED, allocations_digest, append_event, ledger_entry_sha256
 from cornerstone.kernel.funds.service import (
     ROWS_AT_A_TIME,
     committed_and_called,
@@ -365,6 +365,9 @@ async def record_payment_answer(
             "received_at": body.received_at.isoformat(),
             "ledger_entry_id": entry.id,
             "status": row.status,
+            # Pins the ledger row it wrote, for `cornerstone kernel verify` (the share's and the call's `paid`
+            # are the sums of these events' amounts).
+            "ledger_entry_sha256": ledger_entry_sha256({name: getattr(entry, name) for name in LEDGER_COVERED}),
         },
     )
     return await to_answer(session, caller, row)

@@ -36,7 +36,12 @@ from cornerstone.kernel.distributions.waterfall import (
     pro_rata_distribution,
     waterfall_distribution,
 )
-from cornerstone.kernel.events.service import allocations_digest, append_event
+from cornerstone.kernel.events.service import (
+    allocations_digest,
+    append_event,
+    ledger_entry_sha256,
+    money_row_sha256,
+)
 from cornerstone.kernel.funds.service import ROWS_AT_A_TIME, lock_fund, read_fund, share_in_org
 from cornerstone.kernel.models import DistributionAllocationRow, DistributionRow, FundRow, LedgerEntryRow
 from cornerstone.kernel.models.base import table_of
@@ -353,15 +358,19 @@ async def create_distribution_answer(
 
 
 async def _move(
-    session: AsyncSession, caller: ServiceCaller, row: DistributionRow, status: DistributionStatus, event: str
+    session: AsyncSession,
+    caller: ServiceCaller,
+    row: DistributionRow,
+    status: DistributionStatus,
+    event: str,
+    pinned: dict[str, Any] | None = None,
 ) -> None:
     row.status = status.value
     row.version += 1
     row.updated_at = utcnow()
     await session.flush()
-    await append_event(
-        session, caller, type=event, subject_type="distribution", subject_id=row.id, payload={"status": row.status}
-    )
+    payload = {"status": row.status, **(pinned or {})}
+    await append_event(session, caller, type=event, subject_type="distribution", subject_id=row.id, payload=payload)
 
 
 async def _transition(
@@ -406,26 +415,29 @@ async def pay_distribution_answer(
     if row.status != DistributionStatus.APPROVED.value:
         raise DistributionStateConflict(f"Only an approved distribution can be paid; this one is {row.status}.")
     now, request_id = utcnow(), current_request_id()
-    await session.execute(
-        insert(table_of(LedgerEntryRow)),
-        [
-            {
-                "id": new_id(),
-                "org_id": caller.org_id,
-                "fund_id": row.fund_id,
-                "investor_id": share["investor_id"],
-                "kind": "distribution",
-                "amount": share["amount"],
-                "on": row.date,
-                "source_type": "distribution",
-                "source_id": row.id,
-                "request_id": request_id,
-                "created_at": now,
-            }
-            for share in await _allocations(session, caller, row.id)
-        ],
-    )
-    await _move(session, caller, row, DistributionStatus.PAID, "distribution.paid")
+    entries = [
+        {
+            "id": new_id(),
+            "org_id": caller.org_id,
+            "fund_id": row.fund_id,
+            "investor_id": share["investor_id"],
+            "kind": "distribution",
+            "amount": share["amount"],
+            "on": row.date,
+            "source_type": "distribution",
+            "source_id": row.id,
+            "request_id": request_id,
+            "created_at": now,
+        }
+        for share in await _allocations(session, caller, row.id)
+    ]
+    await session.execute(insert(table_of(LedgerEntryRow)), entries)
+    # The event pins the entries it wrote (one per investor) by one digest of their hashes.
+    pinned = {
+        "ledger_entries": len(entries),
+        "ledger_entries_sha256": money_row_sha256({entry["id"]: ledger_entry_sha256(entry) for entry in entries}),
+    }
+    await _move(session, caller, row, DistributionStatus.PAID, "distribution.paid", pinned)
     return await to_answer(session, caller, row)
 
 

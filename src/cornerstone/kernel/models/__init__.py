@@ -12,6 +12,7 @@ from cornerstone.kernel.models.deal_party import DealPartyRow
 from cornerstone.kernel.models.distribution import DistributionRow
 from cornerstone.kernel.models.distribution_allocation import DistributionAllocationRow
 from cornerstone.kernel.models.event import EventRow
+from cornerstone.kernel.models.event_checkpoint import EventCheckpointRow
 from cornerstone.kernel.models.fund import FundRow
 from cornerstone.kernel.models.fund_valuation import FundValuationRow
 from cornerstone.kernel.models.gate_override import GateOverrideRow
@@ -33,6 +34,7 @@ __all__ = [
     "DealRow",
     "DistributionAllocationRow",
     "DistributionRow",
+    "EventCheckpointRow",
     "EventRow",
     "FundRow",
     "FundValuationRow",
