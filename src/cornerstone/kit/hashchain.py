@@ -176,9 +176,7 @@ async def check_anchors(
     """
     checkpoint_table, row_table = checkpoints.__table__, rows.__table__
     findings: list[Finding] = []
-    last_seq = (
-        await session.execute(select(func.max(rows.seq)).where(rows.org_id == org_id))
-    ).scalar_one_or_none()
+    last_seq = (await session.execute(select(func.max(rows.seq)).where(rows.org_id == org_id))).scalar_one_or_none()
     after, count, newest = -1, 0, None
     while True:
         statement = (
