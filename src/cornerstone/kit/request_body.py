@@ -15,11 +15,20 @@ bodies are multipart, never parsed as JSON here.
 JSON: before the application parses a JSON body, its nesting depth and its total number of
 object keys are checked; too deep or too many is a 422 problem naming ``body``, never a
 ``RecursionError`` or a response that echoes thousands of field names.
+
+JSON is read as RFC 8259 says it is exchanged: UTF-8, no byte order mark. A body in another
+encoding (UTF-16 or UTF-32, which the application's parser would otherwise detect and accept), with
+bytes that are not UTF-8, or with a BOM is a 400 problem. A document that repeats a key in one
+object (``"amount":1000, ... "amount":999999``: parsers disagree which one wins, so a check and a
+use of the body could see different amounts) or holds a lone surrogate escape (``"\\ud800"``: no
+character, unstorable as UTF-8) is a 422 problem naming ``body``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +78,67 @@ def json_complexity_problem(value: Any, *, max_depth: int, max_keys: int) -> tup
     return None
 
 
-def _too_complex(kind: str, detail: str) -> ValidationFailed:
-    return ValidationFailed(detail, extra={"errors": [{"field": "body", "message": detail, "type": kind}]})
+def _too_complex(kind: str, detail: str, field: str = "body") -> ValidationFailed:
+    return ValidationFailed(detail, extra={"errors": [{"field": field, "message": detail, "type": kind}]})
+
+
+_NOT_UTF8 = "The request body must be JSON encoded as UTF-8, without a byte order mark."
+# A \uD800-\uDFFF escape: only where one appears can a parsed string hold a surrogate (raw UTF-8 cannot).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A repeated key is named in the problem's message only when it is a plain field name (never echo arbitrary input).
+_NAMEABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__("duplicate object key")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of ``json.loads``: the object, unless a key repeats in it."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed document holds a surrogate code point (a pair of escapes makes one astral
+    character, so what remains is a lone one), in a key or a string."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return False
+
+
+def json_encoding_problem(body: bytes) -> str | None:
+    """Why ``body`` is not UTF-8 JSON text (a BOM, bytes that are not UTF-8, UTF-16/32), or ``None``."""
+    if body.startswith(codecs.BOM_UTF8):
+        return _NOT_UTF8
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _NOT_UTF8
+    # UTF-16/32 text of ASCII characters is also valid UTF-8 (with NUL bytes): json.loads, which the
+    # application uses, would detect the encoding from those NULs and decode it. JSON text never starts
+    # with a NUL, so this is exactly the case where its detection says other than UTF-8.
+    if json.detect_encoding(body) != "utf-8":
+        return _NOT_UTF8
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,15 +283,26 @@ class RequestBodyMiddleware:
     def _too_large(limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
-    def _json_problem(self, body: bytes) -> ValidationFailed | None:
+    def _json_problem(self, body: bytes) -> AppError | None:
+        encoding_problem = json_encoding_problem(body)
+        if encoding_problem is not None:
+            return BadRequest(encoding_problem)
+        text = body.decode("utf-8")
         try:
-            document = json.loads(body)
+            document = json.loads(text, object_pairs_hook=_unique_keys)
         except RecursionError:
             return _too_complex("json_too_deep", f"The JSON body is nested deeper than {self.max_json_depth} levels.")
+        except _DuplicateKey as duplicate:
+            key = f" {duplicate.key!r}" if _NAMEABLE_KEY.match(duplicate.key) else ""
+            return _too_complex("json_duplicate_key", f"The JSON body repeats the key{key} in one object.")
         except ValueError:
             return None  # not JSON: the application's own parser answers with its 422
         problem = json_complexity_problem(document, max_depth=self.max_json_depth, max_keys=self.max_json_keys)
-        return _too_complex(*problem) if problem is not None else None
+        if problem is not None:
+            return _too_complex(*problem)
+        if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
+            return _too_complex("json_lone_surrogate", "The JSON body holds a lone surrogate escape (\\ud800-\\udfff).")
+        return None
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, error: AppError) -> None:
