@@ -36,6 +36,7 @@ from cornerstone.bff.investors.endpoints import router as investors_router
 from cornerstone.bff.kernel_client.client import KernelClient
 from cornerstone.bff.maintenance import run_sweeper
 from cornerstone.bff.materials.endpoints import router as materials_router
+from cornerstone.bff.openapi import install_openapi
 from cornerstone.bff.orgs.endpoints import router as org_settings_router
 from cornerstone.bff.overrides.endpoints import router as overrides_router
 from cornerstone.bff.parties.endpoints import router as parties_router
@@ -193,4 +194,5 @@ def create_app(
     app.state.auth_generations = AuthGenerations(redis_client_of(store), key_prefix=settings.redis_key_prefix)
     app.state.allowed_origins = settings.allowed_origins()
     include_pages(app)
+    install_openapi(app)
     return app

@@ -115,6 +115,39 @@ class ServiceUnavailable(AppError):
     title = "Service unavailable"
 
 
+# The JSON Schema of every body ``problem_body`` renders: the OpenAPI document's ``Problem``. Extra
+# members an error carries (a 422's ``errors``, a gate's missing items, ...) come after the six.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["field", "message", "type"],
+    "properties": {
+        "field": {"type": "string", "description": "Where: `body.amount`, `query.limit`, `header.X`, ..."},
+        "message": {"type": "string", "description": "What is wrong; never the value sent."},
+        "type": {"type": "string", "description": "The kind of error, e.g. `missing`, `string_too_long`."},
+    },
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "An RFC 9457 problem. Every `code`, its status and meaning are listed in docs/ERRORS.md.",
+    "required": ["type", "title", "status", "detail", "code", "request_id"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": PROBLEM_TYPE_BASE + "<code in kebab case>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "description": "Stable; see docs/ERRORS.md."},
+        "request_id": {"type": "string", "description": "The request's `X-Request-ID`, for support."},
+        "errors": {
+            "type": "array",
+            "items": FIELD_ERROR_SCHEMA,
+            "description": "422 `VALIDATION_ERROR`: one entry per field that failed.",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
 _STATUS_TITLES = {
     400: ("BAD_REQUEST", "Bad request"),
     401: ("UNAUTHORIZED", "Authentication required"),
