@@ -339,3 +339,39 @@ def test_concurrent_writers_in_one_org_get_unique_contiguous_seqs_and_a_chain_th
     assert [e["prev_hash"] for e in events] == [GENESIS_HASH] + [e["hash"] for e in events[:-1]]
     report = verify_org(databases.kernel_url, org)
     assert (report.ok, report.checked) == (True, total)
+
+
+def test_a_chain_rewritten_with_every_later_hash_recomputed_is_caught_by_its_signed_checkpoints(
+    kernel: KernelApi, kernel_db: KernelDb, databases: Databases
+) -> None:
+    """The chain is unkeyed: an attacker who recomputes every hash after a forged event gets a chain that
+    walks clean. The checkpoints signed at each append still hold the old hashes, and cannot be re-signed."""
+    org = new_org_id()
+    events = make_history(kernel, org)
+    stored = {row["seq"]: row for row in kernel_db.events(org)}
+    prev_hash = events[0]["hash"]
+    for event in events[1:]:
+        payload = stored[event["seq"]]["payload"].replace('"Deal 1"', '"Deal 1 (sold)"')
+        fields = ChainedFields(
+            id=event["id"],
+            org_id=org,
+            seq=event["seq"],
+            type=event["type"],
+            subject_type=event["subject_type"],
+            subject_id=event["subject_id"],
+            payload=payload,
+            actor_id=event["actor_id"],
+            actor_role=event["actor_role"],
+            request_id=event["request_id"],
+            prev_hash=prev_hash,
+            created_at=datetime.fromisoformat(event["created_at"].replace("Z", "+00:00")),
+        )
+        prev_hash = event_hash(fields)
+        tamper(kernel_db, org, event["seq"], payload=payload, prev_hash=fields.prev_hash, hash=prev_hash)
+
+    assert verify_org(databases.kernel_url, org).ok  # the chain alone cannot tell
+    result = run_verify(databases, org, kernel.key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"BAD  org {org}: 3 findings; 4 events verified" in result.stdout
+    for seq in (2, 3, 4):
+        assert f"rewritten events seq {seq}: the signed checkpoint " in result.stdout
