@@ -10,10 +10,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from cornerstone.contracts.evidence import ObjectId
+from cornerstone.contracts.types import MULTI_LINE, SINGLE_LINE, IsoDate
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), MULTI_LINE]
 
 
 class ChecklistStatus(StrEnum):
@@ -48,7 +49,7 @@ class ChecklistItemUpdate(BaseModel):
     status: ChecklistStatus
     reason: Reason | None = None
     owner_id: ObjectId | None = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     artifact_id: ObjectId | None = None
 
     @model_validator(mode="after")
@@ -69,7 +70,7 @@ class ChecklistItemChange(ChecklistItemUpdate):
     """The BFF's call to the kernel: the update, plus the org role of the new owner (the BFF owns
     users and vouches for it; the kernel checks that an external owner is a party of the deal)."""
 
-    owner_role: str | None = None
+    owner_role: Annotated[str, StringConstraints(max_length=32), SINGLE_LINE] | None = None
 
 
 class ChecklistItem(BaseModel):

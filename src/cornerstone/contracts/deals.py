@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
-from cornerstone.contracts.types import CurrencyCode, DecimalString, MinorUnits
+from cornerstone.contracts.types import MULTI_LINE, SINGLE_LINE, CurrencyCode, DecimalString, MinorUnits
 
 
 class Stage(StrEnum):
@@ -54,9 +54,9 @@ class AssetClass(StrEnum):
     OTHER = "other"
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SINGLE_LINE]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), MULTI_LINE]
 Count = Annotated[StrictInt, Field(gt=0, le=10**9)]
 Irr = Annotated[DecimalString, Field(ge=-1, le=100)]
 Multiple = Annotated[DecimalString, Field(ge=0, le=1000)]
@@ -72,8 +72,8 @@ class Address(BaseModel):
     street: ShortText | None = None
     city: ShortText | None = None
     state: ShortText | None = None
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20), SINGLE_LINE] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), SINGLE_LINE] | None = Field(
         default=None, description="ISO 3166-1 alpha-2"
     )
 

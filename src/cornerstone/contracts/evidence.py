@@ -10,13 +10,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from cornerstone.contracts.deals import Stage
+from cornerstone.contracts.types import JSON_TEXT, MULTI_LINE, SINGLE_LINE
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Attestation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=4000)]
-MaterialType = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), MULTI_LINE]
+Attestation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=20, max_length=4000), MULTI_LINE]
+MaterialType = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$"), SINGLE_LINE]
 
 MAX_MATERIAL_DATA_BYTES = 16_384
 
@@ -102,7 +103,7 @@ class MaterialCreate(BaseModel):
     model_config = _STRICT
 
     type: MaterialType
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], JSON_TEXT] = Field(default_factory=dict)
     truth_class: TruthClass
     artifact_id: ObjectId | None = None
 

@@ -13,21 +13,35 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
-from cornerstone.contracts.types import MAX_MINOR_UNITS, CurrencyCode, DecimalString, MinorUnits, ReportedRate
+from cornerstone.contracts.types import (
+    MAX_MINOR_UNITS,
+    SINGLE_LINE,
+    CurrencyCode,
+    DecimalString,
+    MinorUnits,
+    MoneyDate,
+    ReportedRate,
+)
 from cornerstone.kit.problems import NotFound
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), SINGLE_LINE]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE]
 Rate = Annotated[DecimalString, Field(ge=0, le=1)]
 NonNegativeMinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR_UNITS)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), SINGLE_LINE
+]
 # Sensitive identifiers: only their shape is checked here; the kernel stores them encrypted.
-TaxId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,31}$")]
-BankAccount = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,33}$")]
-BankRouting = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{4,11}$")]
+TaxId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,31}$"), SINGLE_LINE
+]
+BankAccount = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{3,33}$"), SINGLE_LINE
+]
+BankRouting = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{4,11}$"), SINGLE_LINE]
 
 SENSITIVE_INVESTOR_FIELDS = ("tax_id", "bank_account", "bank_routing")
 
@@ -94,7 +108,7 @@ class FundPage(BaseModel):
 class ValuationCreate(BaseModel):
     model_config = _STRICT
 
-    as_of: date
+    as_of: MoneyDate
     nav: NonNegativeMinorUnits
 
 
@@ -200,7 +214,7 @@ class CapitalCallCreate(BaseModel):
 
     fund_id: ObjectId
     amount: MinorUnits
-    due_date: date
+    due_date: MoneyDate
     purpose: Text
     deal_id: ObjectId | None = None
 
@@ -251,7 +265,7 @@ class PaymentCreate(BaseModel):
 
     investor_id: ObjectId
     amount: MinorUnits
-    received_at: date
+    received_at: MoneyDate
 
 
 class DistributionMethod(StrEnum):
@@ -279,7 +293,7 @@ class DistributionCreate(BaseModel):
 
     fund_id: ObjectId
     amount: MinorUnits
-    date: date
+    date: MoneyDate
     method: DistributionMethod
     kind: DistributionKind = DistributionKind.OTHER
 

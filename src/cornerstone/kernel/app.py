@@ -19,6 +19,7 @@ from cornerstone.kernel.checklists.endpoints import router as checklists_router
 from cornerstone.kernel.config import KernelSettings
 from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.distributions.endpoints import router as distributions_router
+from cornerstone.kernel.errors import install_data_error_handler
 from cornerstone.kernel.events.endpoints import router as events_router
 from cornerstone.kernel.evidence_pack.endpoints import router as evidence_pack_router
 from cornerstone.kernel.evidence_pack.service import ArtifactCaps
@@ -33,6 +34,7 @@ from cornerstone.kit.db import Database, run_migrations, warn_if_row_security_by
 from cornerstone.kit.db_metrics import track_pool
 from cornerstone.kit.logging import configure_logging
 from cornerstone.kit.metrics_endpoint import install_metrics_endpoint
+from cornerstone.kit.money import configure_money_date_window
 from cornerstone.kit.service_app import freeze_startup_objects, new_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,6 +49,7 @@ def migrate(settings: KernelSettings) -> None:
 def create_app(settings: KernelSettings | None = None) -> FastAPI:
     settings = settings or KernelSettings()
     configure_logging("kernel", settings.log_level)
+    configure_money_date_window(settings.money_date_window())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +72,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
 
     app = new_service_app(title="Cornerstone kernel", service="kernel", openapi_url=None, lifespan=lifespan)
     install_metrics_endpoint(app)  # its own token, not the service credential of the routes below
+    install_data_error_handler(app)
     app.include_router(deals_router)
     app.include_router(events_router)
     app.include_router(funds_router)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from cornerstone.kit.field_crypto import FieldCipher, generate_key
+from cornerstone.kit.money import MoneyDateSettings
 from cornerstone.kit.secrets import load_or_create_secret
 from cornerstone.kit.settings import CommonSettings
 
 
-class KernelSettings(CommonSettings):
+class KernelSettings(CommonSettings, MoneyDateSettings):
+    """The kernel's settings; the money-date window (``money_date_*``) comes with ``MoneyDateSettings``."""
+
     kernel_host: str = Field(default="127.0.0.1", description="Interface the kernel listens on.")
     kernel_port: int = Field(default=8001, description="Port of the kernel's internal API.")
     field_encryption_key: str | None = Field(

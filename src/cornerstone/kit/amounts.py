@@ -2,8 +2,12 @@
 
 Rules (each tested to the cent):
 
-- A currency's minor unit is its ISO 4217 exponent: 2 unless listed in ``_EXPONENTS`` (0 for
-  the yen and its kind, 3 for the dinars). Only the code matters; no float is ever involved.
+- A currency's minor unit is its ISO 4217 exponent (2 for USD, 0 for JPY, 3 for BHD, 4 for CLF),
+  from the ISO 4217 table the ``iso4217`` package ships (pinned: a new edition of the standard is a
+  new version of it). ``is_currency`` says whether a code is one of the table's currencies that has
+  a minor unit (not XXX, XTS or the metals); a code outside the table (only data stored before the
+  check existed could hold one) is shown with 2 decimals. Only the code matters; no float is ever
+  involved.
 - ``format_amount(125000050, "USD")`` -> ``"$1,250,000.50"``: the currency's symbol where it has
   an unambiguous one (``$`` for USD, ``€``, ``£``, ``¥`` for JPY), else the code and a space
   (``"CHF 1,250,000.50"``); thousands grouped by commas; exactly the exponent's decimals; a
@@ -20,10 +24,12 @@ from __future__ import annotations
 
 import re
 
+from iso4217 import Currency
+
+# Every current ISO 4217 currency with a minor unit, by code: its exponent. Codes without one (XXX
+# "no currency", XTS "testing", the metals, the SDR) are not money the platform keeps.
 _EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX"), 0),
-    **dict.fromkeys(("UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    currency.code: currency.exponent for currency in Currency if currency.exponent is not None
 }
 _SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 # ASCII digits only (``\d`` would admit other scripts' digits).
@@ -44,7 +50,13 @@ class AmountError(ValueError):
     """Text that is not an amount of the currency; the message is a sentence for the person typing."""
 
 
+def is_currency(code: str) -> bool:
+    """Whether ``code`` (exactly as given: upper case) is an ISO 4217 currency with a minor unit."""
+    return code in _EXPONENTS
+
+
 def exponent(currency: str) -> int:
+    """The currency's ISO 4217 minor-unit exponent (2 for a code outside the table)."""
     return _EXPONENTS.get(currency.upper(), 2)
 
 

@@ -34,16 +34,87 @@ Caps (``never past an investor's unfunded commitment``), by water-filling:
 ``round_half_up`` rounds an exact value to the nearest integer with halves going up
 (towards +infinity): 2.5 → 3, 2.49 → 2, −2.5 → −2. Callers use it for "a rate times an
 amount of cents" (for instance a carry share) where one result, not a split, is needed.
+
+Money dates (``MoneyDateWindow``): the day a payment was received, a call is due, a distribution or a
+NAV mark is dated must fall in a window, ``CORNERSTONE_MONEY_DATE_MIN`` (default 1970-01-01) to
+``CORNERSTONE_MONEY_DATE_MAX_DAYS_AHEAD`` days (default 365) after today (UTC): a year 1900 or 9999 is
+a typo that would skew every IRR, not a date money moved on. Both services read the window from the
+environment; the kernel, the authority, sets it from its own settings when its app is built.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-__all__ = ["AllocationError", "allocate", "round_half_up"]
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AllocationError",
+    "MoneyDateSettings",
+    "MoneyDateWindow",
+    "allocate",
+    "configure_money_date_window",
+    "money_date_window",
+    "round_half_up",
+]
+
+DEFAULT_MONEY_DATE_MIN = date(1970, 1, 1)
+DEFAULT_MONEY_DATE_MAX_DAYS_AHEAD = 365
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyDateWindow:
+    """The dates money may be recorded on: from ``earliest`` to ``max_days_ahead`` days after today (UTC)."""
+
+    earliest: date = DEFAULT_MONEY_DATE_MIN
+    max_days_ahead: int = DEFAULT_MONEY_DATE_MAX_DAYS_AHEAD
+
+    def latest(self, today: date | None = None) -> date:
+        return (today or datetime.now(UTC).date()) + timedelta(days=self.max_days_ahead)
+
+
+class MoneyDateSettings(BaseSettings):
+    """The money-date window as settings (``CORNERSTONE_MONEY_DATE_*``); the kernel's settings include these."""
+
+    model_config = SettingsConfigDict(env_prefix="CORNERSTONE_", extra="ignore")
+
+    money_date_min: date = Field(
+        default=DEFAULT_MONEY_DATE_MIN,
+        description="Earliest date of a payment, due date, distribution or NAV mark (422 before it).",
+    )
+    money_date_max_days_ahead: int = Field(
+        default=DEFAULT_MONEY_DATE_MAX_DAYS_AHEAD,
+        ge=0,
+        le=36_500,
+        description="How many days after today (UTC) a payment, due date, distribution or NAV mark may be "
+        "dated (422 beyond).",
+    )
+
+    def money_date_window(self) -> MoneyDateWindow:
+        return MoneyDateWindow(earliest=self.money_date_min, max_days_ahead=self.money_date_max_days_ahead)
+
+
+_window: MoneyDateWindow | None = None
+
+
+def configure_money_date_window(window: MoneyDateWindow | None) -> None:
+    """Set the process's money-date window (``None``: read it from the environment again on next use)."""
+    global _window  # one window per process, set once at start-up
+    _window = window
+
+
+def money_date_window() -> MoneyDateWindow:
+    """The process's money-date window: as configured, else from the environment (read once)."""
+    global _window
+    if _window is None:
+        _window = MoneyDateSettings().money_date_window()
+    return _window
 
 
 class AllocationError(ValueError):

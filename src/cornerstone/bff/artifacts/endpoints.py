@@ -15,6 +15,7 @@ from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.contracts.artifacts import Artifact, ArtifactPage
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kit.request_body import PayloadTooLarge
 
 router = APIRouter(tags=["artifacts"])
@@ -87,7 +88,7 @@ async def list_artifacts(
     user: Reader,
     kernel: Kernel,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> Any:
     """The deal's artifacts, newest first (metadata only)."""
     return await kernel.request("GET", f"/deals/{deal_id}/artifacts", user, params={"limit": limit, "cursor": cursor})

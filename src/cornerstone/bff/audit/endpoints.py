@@ -17,6 +17,7 @@ from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.models import AuditRecordRow
 from cornerstone.bff.sessions import ReadSession
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -51,14 +52,14 @@ async def list_audit_records(
     request: Request,
     user: Auditor,
     session: ReadSession,
-    actor: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    target: Annotated[str | None, Query(max_length=64)] = None,
-    request_id: Annotated[str | None, Query(max_length=128)] = None,
+    actor: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
+    action: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
+    target: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
+    request_id: Annotated[str | None, Query(max_length=128), SINGLE_LINE] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$"), SINGLE_LINE] = None,
 ) -> AuditPage | Response:
     """The org's audit records, newest first. ``Accept: text/csv`` exports the page as CSV."""
     filters = service.AuditFilters(

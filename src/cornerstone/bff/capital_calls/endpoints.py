@@ -20,6 +20,7 @@ from cornerstone.contracts.funds import (
     CapitalCallPreview,
     PaymentCreate,
 )
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/capital-calls", tags=["capital calls"])
 
@@ -32,9 +33,9 @@ CallId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 async def list_calls(
     user: Reader,
     kernel: Kernel,
-    fund_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    fund_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> Any:
     """Capital calls of the org (or of one fund), newest first."""
     return await kernel.request(

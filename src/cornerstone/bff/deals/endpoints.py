@@ -22,6 +22,7 @@ from cornerstone.bff.deals.schemas import (
 from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.contracts.deals import Stage
 from cornerstone.contracts.snapshots import DealSnapshot
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/deals", tags=["deals"])
 
@@ -40,9 +41,9 @@ async def list_deals(
     user: Reader,
     kernel: Kernel,
     stage: Stage | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> Any:
     """Deals of the caller's org, newest first; filter by stage, search name and city with ``q``."""
     return await kernel.request(
@@ -100,7 +101,7 @@ async def deal_history(
     user: Reader,
     kernel: Kernel,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$"), SINGLE_LINE] = None,
 ) -> Any:
     """The kernel events of this deal, oldest first, each with its place in the org's hash chain."""
     await kernel.request("GET", f"/deals/{deal_id}", user)  # 404 unless the caller may see the deal

@@ -14,6 +14,7 @@ from cornerstone.bff.authz.permissions import Permission
 from cornerstone.bff.idempotency.dependencies import Idempotent
 from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage, DistributionPreview
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/distributions", tags=["distributions"])
 
@@ -26,9 +27,9 @@ DistributionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-
 async def list_distributions(
     user: Reader,
     kernel: Kernel,
-    fund_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    fund_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> Any:
     """Distributions of the org (or of one fund), newest first."""
     return await kernel.request(

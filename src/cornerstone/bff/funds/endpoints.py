@@ -20,6 +20,7 @@ from cornerstone.contracts.funds import (
     Valuation,
     ValuationCreate,
 )
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/funds", tags=["funds"])
 
@@ -28,7 +29,7 @@ Writer = Annotated[Principal, Depends(require(Permission.FUNDS_WRITE))]
 # Put into the kernel's URL path: only characters that cannot change that URL.
 FundId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=512)]
+Cursor = Annotated[str | None, Query(max_length=512), SINGLE_LINE]
 
 
 @router.get("", response_model=FundPage)

@@ -13,6 +13,7 @@ from cornerstone.bff.auth.dependencies import Principal, require
 from cornerstone.bff.authz.permissions import Permission, Role
 from cornerstone.bff.kernel_client.dependencies import Kernel
 from cornerstone.contracts.funds import Investor, InvestorCreate, InvestorNotFound, InvestorPage, Statement
+from cornerstone.contracts.types import SINGLE_LINE
 
 router = APIRouter(prefix="/api/investors", tags=["investors"])
 
@@ -34,7 +35,7 @@ async def list_investors(
     user: Reader,
     kernel: Kernel,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> Any:
     """Investors of the caller's org, newest first; tax ids and bank numbers masked."""
     return await kernel.request("GET", "/investors", user, params={"limit": limit, "cursor": cursor})
@@ -66,7 +67,7 @@ async def get_statement(
     investor_id: InvestorId,
     user: StatementReader,
     kernel: Kernel,
-    fund_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    fund_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE],
     as_of: date | None = None,
 ) -> Any:
     """The investor's capital account in one fund as of a date (default today), with its ledger entries."""

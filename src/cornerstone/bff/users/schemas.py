@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from cornerstone.bff.auth.schemas import NewPassword
 from cornerstone.bff.authz.permissions import Role
+from cornerstone.contracts.types import SINGLE_LINE
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -15,14 +16,16 @@ class UserCreate(BaseModel):
     model_config = _STRICT
 
     email: Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+        str,
+        StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"),
+        SINGLE_LINE,
     ]
     role: Role
     password: NewPassword | None = None
     # The investor an lp user sees; looked up in the kernel (by URL path, hence the pattern).
-    investor_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = (
-        None
-    )
+    investor_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"), SINGLE_LINE] | None
+    ) = None
 
     @field_validator("email")
     @classmethod

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from cornerstone.contracts.artifacts import Artifact, ArtifactPage
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.artifacts import service
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.auth import Caller
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/kernel/v1/orgs/{org_id}", tags=["artifacts"])
 DealId = Annotated[str, Path(max_length=64)]
 ArtifactId = Annotated[str, Path(max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=512)]
+Cursor = Annotated[str | None, Query(max_length=512), SINGLE_LINE]
 SHA256_HEADER = "X-Artifact-SHA256"
 
 
@@ -45,7 +46,7 @@ async def upload_artifact(
     request: Request,
     caller: Caller,
     storage: Storage,
-    filename: Annotated[str, Query(min_length=1, max_length=1024)],
+    filename: Annotated[str, Query(min_length=1, max_length=1024), SINGLE_LINE],
 ) -> Artifact:
     """The body is the file's bytes, as they are; ``filename`` is only a display name (sanitized)."""
     declared = request.headers.get("content-length")

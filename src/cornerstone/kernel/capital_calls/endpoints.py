@@ -15,6 +15,7 @@ from cornerstone.contracts.funds import (
     CapitalCallPreview,
     PaymentCreate,
 )
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.capital_calls import service
 from cornerstone.kernel.money_operations import Money
@@ -46,9 +47,9 @@ async def preview_call(body: CapitalCallCreate, caller: Caller, session: ReadSes
 async def list_calls(
     caller: Caller,
     session: ReadSession,
-    fund_id: Annotated[str | None, Query(max_length=64)] = None,
+    fund_id: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> CapitalCallPage:
     return await service.list_calls(session, caller, fund_id=fund_id, limit=limit, cursor=cursor)
 

@@ -17,6 +17,7 @@ from cornerstone.contracts.deals import (
     TransitionRequest,
 )
 from cornerstone.contracts.snapshots import DealSnapshot
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.deals import repository, service, snapshot
 from cornerstone.kernel.sessions import ReadSession, WriteSession
@@ -37,9 +38,9 @@ async def list_deals(
     caller: Caller,
     session: ReadSession,
     stage: Stage | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> DealPage:
     rows, next_cursor = await repository.list_deals(
         session, caller, stage=stage.value if stage else None, q=q, limit=limit, cursor=cursor

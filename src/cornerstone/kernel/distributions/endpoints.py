@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
 from cornerstone.contracts.funds import Distribution, DistributionCreate, DistributionPage, DistributionPreview
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.distributions import service
 from cornerstone.kernel.money_operations import Money
@@ -41,9 +42,9 @@ async def preview_distribution(body: DistributionCreate, caller: Caller, session
 async def list_distributions(
     caller: Caller,
     session: ReadSession,
-    fund_id: Annotated[str | None, Query(max_length=64)] = None,
+    fund_id: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> DistributionPage:
     return await service.list_distributions(session, caller, fund_id=fund_id, limit=limit, cursor=cursor)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cornerstone.contracts.events import EventPage
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.events import service
 from cornerstone.kernel.sessions import ReadSession
@@ -20,7 +21,7 @@ async def list_events(
     session: ReadSession,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    subject_id: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
 ) -> EventPage:
     rows = await service.list_events(session, caller.org_id, after=after, limit=limit, subject_id=subject_id)
     return EventPage(

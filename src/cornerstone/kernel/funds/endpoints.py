@@ -16,6 +16,7 @@ from cornerstone.contracts.funds import (
     Valuation,
     ValuationCreate,
 )
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.funds import service
 from cornerstone.kernel.sessions import ReadSession, WriteSession
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/kernel/v1/orgs/{org_id}/funds", tags=["funds"])
 
 FundId = Annotated[str, Path(max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=512)]
+Cursor = Annotated[str | None, Query(max_length=512), SINGLE_LINE]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Fund)

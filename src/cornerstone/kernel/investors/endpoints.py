@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from cornerstone.contracts.funds import Investor, InvestorCreate, InvestorPage, Portfolio, Statement
+from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.investors import service
 from cornerstone.kernel.ledger import service as ledger
@@ -38,7 +39,7 @@ async def list_investors(
     session: ReadSession,
     cipher: Cipher,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
 ) -> InvestorPage:
     return await service.list_investors(session, caller, cipher, limit=limit, cursor=cursor)
 
@@ -58,7 +59,7 @@ async def get_statement(
     investor_id: InvestorId,
     caller: Caller,
     session: ReadSession,
-    fund_id: Annotated[str, Query(min_length=1, max_length=64)],
+    fund_id: Annotated[str, Query(min_length=1, max_length=64), SINGLE_LINE],
     as_of: date | None = None,
 ) -> Statement:
     return await ledger.statement(session, caller, investor_id, fund_id, as_of)
