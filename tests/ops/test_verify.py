@@ -224,10 +224,14 @@ def test_deleting_the_last_audit_record_is_detected_and_counted(stack: Stack, or
         )
     result = run_verify(stack, "audit", org.org_id)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert (
+    missing = (
         f"truncated audit_records seq {last}..{last}: 1 missing: the signed checkpoint is at seq {last}, "
         f"the last row present is seq {last - 1}"
-    ) in result.stdout
+    )
+    assert missing in result.stdout
+    with org.client("auditor") as auditor:  # the trail's Verify chain says so too
+        report = auditor.get("/api/audit/verify").json()
+    assert (report["ok"], report["first_bad"], report["reason"]) == (False, None, missing)
 
 
 def test_a_checkpoint_forged_without_the_key_is_refused(stack: Stack, org: Org, kernel_engine: Engine) -> None:

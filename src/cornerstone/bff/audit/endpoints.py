@@ -96,7 +96,8 @@ def _inert(value: object) -> object:
 
 
 @router.get("/verify", response_model=AuditVerification)
-async def verify_audit_trail(user: Auditor, session: ReadSession) -> AuditVerification:
-    """Recompute every hash of the org's audit chain from the stored fields."""
-    report = await service.verify_audit_chain(session, user.org_id)
+async def verify_audit_trail(request: Request, user: Auditor, session: ReadSession) -> AuditVerification:
+    """Recompute every hash of the org's audit chain from the stored fields, and hold it against its signed
+    checkpoints (records deleted from the end are caught)."""
+    report = await service.verify_audit_trail(session, user.org_id, service.checkpoint_key_of(request.app.state))
     return AuditVerification(ok=report.ok, checked=report.checked, first_bad=report.first_bad_id, reason=report.reason)

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cornerstone.bff.audit.service import ANONYMOUS, NO_ORG, AuditEntry, append_record, audit_checkpoint_key
+from cornerstone.bff.audit.service import ANONYMOUS, NO_ORG, AuditEntry, append_record, checkpoint_key_of
 from cornerstone.bff.web.api import DELEGATED_STATE_KEY
 from cornerstone.kit.db import Database
 from cornerstone.kit.metrics import AUDIT_RECORDS
@@ -74,13 +74,6 @@ def note_change(request: Request, before: Mapping[str, Any] | None, after: Mappi
             "after": {key: after.get(key) for key in changed},
         },
     )
-
-
-def _checkpoint_key(scope: Scope) -> bytes | None:
-    """The audit checkpoint key, from the service key the app's kernel client holds (the BFF's one copy of
-    it, loaded at start-up from the settings); ``None`` (records unsigned) for an app without a client."""
-    service_key = getattr(getattr(scope["app"].state, "kernel", None), "_service_key", None)
-    return audit_checkpoint_key(service_key) if isinstance(service_key, str) else None
 
 
 class AuditMiddleware:
@@ -158,7 +151,7 @@ class AuditMiddleware:
             # Scoped to the record's own chain: the caller's org, the signing-in user's org, or
             # NO_ORG ("-") for an anonymous request, which is the only code that writes there.
             async with database.session(write=True, org_id=entry.org_id) as session:
-                await append_record(session, entry, sign_with=_checkpoint_key(scope))
+                await append_record(session, entry, sign_with=checkpoint_key_of(scope["app"].state))
         except Exception:
             # The outcome stands (it may already be committed in the kernel); the gap is loud.
             log.exception("audit_write_failed", action=entry.action, status=status)

@@ -27,6 +27,7 @@ from cornerstone.kit.hashchain import (
     ChainReport,
     append_checkpoint,
     chain_hash,
+    check_anchors,
     checkpoint_key,
     lock_chain,
     rows_in_order,
@@ -194,6 +195,28 @@ async def list_records(
 
 async def verify_audit_chain(session: AsyncSession, org_id: str) -> ChainReport:
     return await verify_rows(org_id, rows_in_order(session, AuditRecordRow, org_id), record_hash)
+
+
+def checkpoint_key_of(app_state: Any) -> bytes | None:
+    """The audit checkpoint key of a running BFF, from the service key its kernel client holds (the BFF's one
+    copy of it, loaded at start-up from the settings); ``None`` for an app without a client."""
+    service_key = getattr(getattr(app_state, "kernel", None), "_service_key", None)
+    return audit_checkpoint_key(service_key) if isinstance(service_key, str) else None
+
+
+async def verify_audit_trail(session: AsyncSession, org_id: str, key: bytes | None) -> ChainReport:
+    """The chain walk, then (given the key) the signed checkpoints: rows deleted from the end of the trail, a
+    rewritten trail or a forged checkpoint fail it too, named in ``reason`` (no record to point at)."""
+    report = await verify_audit_chain(session, org_id)
+    if not report.ok or key is None:
+        return report
+    anchors = await check_anchors(
+        session, chain=CHAIN, rows=AuditRecordRow, checkpoints=AuditCheckpointRow, org_id=org_id, key=key
+    )
+    if not anchors.findings:
+        return report
+    first = anchors.findings[0]
+    return ChainReport(org_id, False, report.checked, reason=f"{first.kind} {first.table} {first.id}: {first.detail}")
 
 
 async def orgs_with_records(session: AsyncSession) -> list[str]:
