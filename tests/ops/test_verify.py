@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
@@ -232,6 +233,11 @@ def test_deleting_the_last_audit_record_is_detected_and_counted(stack: Stack, or
     with org.client("auditor") as auditor:  # the trail's Verify chain says so too
         report = auditor.get("/api/audit/verify").json()
     assert (report["ok"], report["first_bad"], report["reason"]) == (False, None, missing)
+    with httpx.Client(base_url=stack.bff.url, cookies={"cs_session": org.admin_token}, timeout=30) as browser:
+        page = browser.get("/admin/audit", params={"verify": "1"})
+    assert page.status_code == 200, page.text
+    assert "Chain does not match its signed checkpoints</strong>: truncated audit_records" in page.text
+    assert "Chain broken at record" not in page.text
 
 
 def test_a_checkpoint_forged_without_the_key_is_refused(stack: Stack, org: Org, kernel_engine: Engine) -> None:
