@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cornerstone.kernel.events.chain import GENESIS_HASH, ChainedFields, event_hash
 from cornerstone.kit.canonical import canonical_json
+from tests import artifact_samples
 from tests.kernel.conftest import KernelServer
 from tests.kernel.helpers import KernelApi, KernelDb, new_org_id, verify_org
 from tests.support import Databases
@@ -375,3 +376,25 @@ def test_a_chain_rewritten_with_every_later_hash_recomputed_is_caught_by_its_sig
     assert f"BAD  org {org}: 3 findings; 4 events verified" in result.stdout
     for seq in (2, 3, 4):
         assert f"rewritten events seq {seq}: the signed checkpoint " in result.stdout
+
+
+def test_an_artifact_uploads_event_is_signed_too_so_deleting_it_is_caught(
+    kernel: KernelApi, kernel_db: KernelDb, databases: Databases
+) -> None:
+    """An upload writes its event in a unit of work of its own (the body streams in between): it signs too."""
+    org = new_org_id()
+    deal = kernel.create_deal(org)
+    uploaded = kernel.http.post(
+        f"/kernel/v1/orgs/{org}/deals/{deal['id']}/artifacts",
+        params={"filename": "Offering Memo.pdf"},
+        content=artifact_samples.PDF,
+        headers={**kernel.headers(org), "Content-Type": "application/octet-stream"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert [e["type"] for e in kernel.events(org)] == ["deal.created", "artifact.uploaded"]
+    with kernel_db.append_only_lifted() as conn:
+        conn.execute(text("DELETE FROM events WHERE org_id = :org AND seq = 2"), {"org": org})
+
+    result = run_verify(databases, org, kernel.key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "truncated events seq 2..2: 1 missing" in result.stdout

@@ -29,6 +29,7 @@ from cornerstone.kernel.models import ArtifactRow
 from cornerstone.kernel.paging import keyset_page
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.db import Database
+from cornerstone.kit.hashchain import CHECKPOINT_KEY_INFO
 from cornerstone.kit.ids import new_id
 from cornerstone.kit.problems import NotFound, ValidationFailed
 from cornerstone.kit.service_auth import ServiceCaller
@@ -173,6 +174,7 @@ async def upload_artifact(
     filename: str,
     chunks: AsyncIterable[bytes],
     storage: ArtifactStorage,
+    checkpoint_key: bytes | None = None,
 ) -> Artifact:
     """Stage, hash and type the bytes, put them at their content address, then record the row and
     the ``artifact.uploaded`` event in one transaction.
@@ -193,6 +195,8 @@ async def upload_artifact(
     finally:
         staged.discard()
     async with database.session(write=True, org_id=caller.org_id) as session:
+        if checkpoint_key is not None:  # the event is signed into event_checkpoints, as a request's writes are
+            session.info[CHECKPOINT_KEY_INFO] = checkpoint_key
         visible = await _visible_deal_id(session, caller, deal_id)
         row = ArtifactRow(
             id=new_id(),
