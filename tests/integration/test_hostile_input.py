@@ -115,6 +115,11 @@ def test_a_multi_line_field_keeps_its_lines_and_text_is_stored_nfc(org: Org) -> 
         ).replace("\\t", "\t")
 
 
+def test_a_control_character_in_a_bff_path_id_is_a_422_not_a_500(org: Org) -> None:
+    with org.client() as client:
+        assert_validation_problem(client.patch("/api/users/a%00b", json={"role": "gp"}), "path.user_id")
+
+
 def test_the_kernel_answers_a_value_its_database_refuses_with_a_422(stack: Stack, org: Org) -> None:
     """Under the schemas, the kernel's net: a NUL reaching a PostgreSQL query (here through a path
     parameter, which has no text rule of its own in the kernel) is the client's fault, not a 500."""

@@ -50,7 +50,7 @@ async def _require_investor(kernel: Kernel, admin: Principal, investor_id: str) 
 
 @router.patch("/{user_id}", response_model=User, openapi_extra=audited("user.update", "user"))
 async def update_user(
-    user_id: Annotated[str, Path(max_length=64)],
+    user_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     body: UserUpdate,
     request: Request,
     admin: Writer,
