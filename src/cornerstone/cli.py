@@ -107,7 +107,7 @@ def _existing_service_key(settings: KernelSettings | BffSettings) -> str | None:
     if settings.service_key:
         return settings.service_key
     path = settings.data_dir / "secrets" / "service_key"
-    return path.read_text().strip() or None if path.exists() else None
+    return (path.read_text().strip() or None) if path.exists() else None
 
 
 @keys_app.command("rotate")

@@ -180,7 +180,7 @@ async def check_anchors(
     after, count, newest = -1, 0, None
     while True:
         statement = (
-            select(checkpoints.id, checkpoints.seq, checkpoints.hash, checkpoints.mac, rows.hash)
+            select(checkpoints.id, checkpoints.seq, checkpoints.hash, checkpoints.mac, rows.id, rows.hash)
             .select_from(checkpoint_table)
             .outerjoin(row_table, (rows.org_id == checkpoints.org_id) & (rows.seq == checkpoints.seq))
             .where(checkpoints.org_id == org_id, checkpoints.seq > after)
@@ -190,7 +190,7 @@ async def check_anchors(
         page = (await session.execute(statement)).all()
         if not page:
             break
-        for checkpoint_id, seq, head_hash, mac, row_hash in page:
+        for checkpoint_id, seq, head_hash, mac, row_id, row_hash in page:
             count += 1
             expected = checkpoint_mac(key, chain=chain, org_id=org_id, seq=seq, head_hash=head_hash)
             if not hmac.compare_digest(expected, mac):
@@ -204,8 +204,8 @@ async def check_anchors(
                     Finding(
                         "rewritten",
                         row_table.name,
-                        f"seq {seq}",
-                        f"the signed checkpoint {checkpoint_id} holds hash {head_hash[:12]}..., "
+                        row_id,
+                        f"seq {seq}: the signed checkpoint {checkpoint_id} holds hash {head_hash[:12]}..., "
                         f"the row now hashes {row_hash[:12]}...",
                     )
                 )
