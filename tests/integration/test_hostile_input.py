@@ -115,6 +115,16 @@ def test_a_multi_line_field_keeps_its_lines_and_text_is_stored_nfc(org: Org) -> 
         ).replace("\\t", "\t")
 
 
+def test_an_uploaded_file_name_loses_its_control_characters_rather_than_being_refused(org: Org) -> None:
+    """A file's name is not typed text: it comes from the sender's file system, and is stored sanitized."""
+    with org.client() as client:
+        deal = create_deal(client)
+        files = {"file": ("Rent\u001b roll\u007f.txt", b"rows\n", "text/plain")}  # sent as they are
+        response = client.post(f"/api/deals/{deal['id']}/artifacts", files=files)
+        assert response.status_code == 201, response.text
+        assert response.json()["filename"] == "Rent roll.txt"
+
+
 def test_a_control_character_in_a_bff_path_id_is_a_422_not_a_500(org: Org) -> None:
     with org.client() as client:
         assert_validation_problem(client.patch("/api/users/a%00b", json={"role": "gp"}), "path.user_id")

@@ -5,6 +5,8 @@ both services' routes for any that lacks it). It refuses NUL, the other C0 contr
 controls (a multi-line field keeps tab and newline; a CR LF or lone CR becomes LF) and NFC-normalizes
 what it keeps. It runs before the field's own constraints, so a value is judged as sent, and it is
 the same on SQLite (which stores a NUL) and PostgreSQL (which refuses one), a 422 naming the field.
+An uploaded file's name is the one exception: it is not typed but comes from the sender's file
+system, so ``FILE_NAME`` drops control characters instead of refusing them (the kernel sanitizes it).
 
 Dates: ``IsoDate`` takes ``YYYY-MM-DD`` only (pydantic's lax ``date`` also takes a midnight datetime
 or a Unix timestamp); ``MoneyDate`` is also inside the window money may move in
@@ -104,7 +106,22 @@ SINGLE_LINE = BeforeValidator(single_line_text)
 MULTI_LINE = BeforeValidator(multi_line_text)
 """The text rule of a multi-line field (tab and newline allowed); last in the ``Annotated``, like ``SINGLE_LINE``."""
 
-TEXT_RULES = (SINGLE_LINE, MULTI_LINE)
+
+def file_name_text(value: Any) -> Any:
+    """The text rule of a name that comes with a file (a multipart upload's filename), not typed by
+    a person: control characters are dropped rather than refused, as the stored name is sanitized
+    anyway (a browser sends what the file system had); NFC."""
+    if not isinstance(value, str):
+        return value
+    if _CONTROL.search(value):
+        value = _CONTROL.sub("", value)
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+
+
+FILE_NAME = BeforeValidator(file_name_text)
+"""The text rule of an uploaded file's name: control characters dropped, not refused."""
+
+TEXT_RULES = (SINGLE_LINE, MULTI_LINE, FILE_NAME)
 
 SingleLineText = Annotated[str, SINGLE_LINE]
 MultiLineText = Annotated[str, MULTI_LINE]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from cornerstone.contracts.artifacts import Artifact, ArtifactPage
-from cornerstone.contracts.types import SINGLE_LINE
+from cornerstone.contracts.types import FILE_NAME, SINGLE_LINE
 from cornerstone.kernel.artifacts import service
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.auth import Caller
@@ -47,7 +47,7 @@ async def upload_artifact(
     request: Request,
     caller: Caller,
     storage: Storage,
-    filename: Annotated[str, Query(min_length=1, max_length=1024), SINGLE_LINE],
+    filename: Annotated[str, Query(min_length=1, max_length=1024), FILE_NAME],
 ) -> Artifact:
     """The body is the file's bytes, as they are; ``filename`` is only a display name (sanitized)."""
     declared = request.headers.get("content-length")
