@@ -19,6 +19,7 @@ from cornerstone.bff.artifacts.endpoints import UPLOAD_PATH as ARTIFACT_UPLOAD_P
 from cornerstone.bff.artifacts.endpoints import router as artifacts_router
 from cornerstone.bff.audit.endpoints import router as audit_router
 from cornerstone.bff.audit.middleware import AuditMiddleware
+from cornerstone.bff.audit.service import audit_checkpoint_key
 from cornerstone.bff.auth.endpoints import router as auth_router
 from cornerstone.bff.auth.generations import AuthGenerations, redis_client_of
 from cornerstone.bff.auth.tokens import TokenKeys
@@ -130,9 +131,12 @@ def create_app(
             keyring=settings.token_keyring(),
             ttl_seconds=settings.access_token_ttl_seconds,
         )
+        service_key = settings.resolved_service_key()
+        # The audit trail's signed checkpoints (bff.audit) use a key derived from the service key.
+        app.state.audit_checkpoint_key = audit_checkpoint_key(service_key)
         app.state.kernel = KernelClient(
             settings.kernel_url,
-            settings.resolved_service_key(),
+            service_key,
             connect_timeout=settings.kernel_connect_timeout,
             read_timeout=settings.kernel_read_timeout,
             retry_after=settings.kernel_retry_after,

@@ -198,10 +198,10 @@ async def verify_audit_chain(session: AsyncSession, org_id: str) -> ChainReport:
 
 
 def checkpoint_key_of(app_state: Any) -> bytes | None:
-    """The audit checkpoint key of a running BFF, from the service key its kernel client holds (the BFF's one
-    copy of it, loaded at start-up from the settings); ``None`` for an app without a client."""
-    service_key = getattr(getattr(app_state, "kernel", None), "_service_key", None)
-    return audit_checkpoint_key(service_key) if isinstance(service_key, str) else None
+    """The audit checkpoint key of a running BFF (derived from the service key at start-up, ``bff.app``);
+    ``None`` for an app that has not started."""
+    key = getattr(app_state, "audit_checkpoint_key", None)
+    return key if isinstance(key, bytes) else None
 
 
 async def verify_audit_trail(session: AsyncSession, org_id: str, key: bytes | None) -> ChainReport:
