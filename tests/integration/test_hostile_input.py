@@ -72,6 +72,15 @@ def test_a_control_character_in_a_deal_name_is_a_422_naming_it(org: Org, case: s
         assert list_all_deals(client) == before
 
 
+def test_a_control_character_in_the_sign_in_email_is_a_422_not_a_500(stack: Stack) -> None:
+    """The email is looked up in the BFF's database: on PostgreSQL a NUL in it was a 500 (DataError)."""
+    with httpx.Client(base_url=stack.bff.url, timeout=10) as client:
+        for email in ("gp\u0000@example.test", "gp\u001b@example.test"):
+            response = client.post("/api/auth/token", json={"email": email, "password": "not-the-password"})
+            body = assert_validation_problem(response, "body.email")
+            assert {error["type"] for error in body["errors"]} == {"text_control_character"}
+
+
 def test_control_characters_in_other_text_fields_and_the_search_query_are_422s(org: Org, fund: dict[str, Any]) -> None:
     with org.client() as client:
         deal = create_deal(client, name="Plain Tower")

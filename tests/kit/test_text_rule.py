@@ -242,10 +242,6 @@ NOT_TEXT = {
     "POST /api/auth/password body:body.new_password",
     "POST /api/users body:body.password",
 }
-# Sign-in's email is looked up as sent: on PostgreSQL a NUL in it is still a 500 until its schema
-# (bff/auth/schemas.py, TokenRequest) takes the rule; the test below turns green (and its strict
-# xfail red) the moment it does, and this entry goes.
-SIGN_IN_EMAIL = "POST /api/auth/token body:body.email"
 
 
 def test_every_text_input_of_the_kernel_carries_the_text_rule(tmp_path: Path) -> None:
@@ -269,7 +265,7 @@ def _bff_api_unruled() -> list[str]:
 
 
 def test_every_text_input_of_the_bff_api_carries_the_text_rule() -> None:
-    assert [where for where in _bff_api_unruled() if where != SIGN_IN_EMAIL] == []
+    assert _bff_api_unruled() == []
 
 
 def test_every_path_parameter_of_the_bff_api_refuses_control_characters() -> None:
@@ -287,11 +283,6 @@ def test_every_path_parameter_of_the_bff_api_refuses_control_characters() -> Non
         and not _refuses_control_characters(list(param.field_info.metadata))
     ]
     assert loose == []
-
-
-@pytest.mark.xfail(strict=True, reason="TokenRequest.email (bff/auth/schemas.py) lacks the text rule")
-def test_the_sign_in_email_carries_the_text_rule() -> None:
-    assert SIGN_IN_EMAIL not in _bff_api_unruled()
 
 
 def test_the_walk_finds_a_text_field_without_the_rule() -> None:

@@ -5,12 +5,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cornerstone.bff.auth.passwords import MAX_PASSWORD_LENGTH, strong_password
+from cornerstone.contracts.types import SINGLE_LINE
 
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    email: Annotated[str, SINGLE_LINE, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
