@@ -23,6 +23,8 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 Auditor = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
 CSV_COLUMNS = tuple(AuditRecord.model_fields)
+# ``seq`` is a 32-bit column: a larger cursor is past every record (PostgreSQL would refuse to compare it, a 500).
+MAX_SEQ = 2**31 - 1
 
 
 def _to_schema(row: AuditRecordRow) -> AuditRecord:
@@ -66,7 +68,7 @@ async def list_audit_records(
         actor=actor, action=action, target=target, request_id=request_id, since=since, until=until
     )
     rows, next_seq = await service.list_records(
-        session, user.org_id, filters, limit=limit, before_seq=int(cursor) if cursor else None
+        session, user.org_id, filters, limit=limit, before_seq=min(int(cursor), MAX_SEQ) if cursor else None
     )
     records = [_to_schema(row) for row in rows]
     next_cursor = str(next_seq) if next_seq is not None else None
