@@ -378,7 +378,7 @@ def up(
                 typer.echo(f"  {role.value:<8} {email}")
         typer.echo("Ctrl-C stops everything.")
 
-    code = run_stack(
+    exit_code = run_stack(
         env=env,
         children=[
             Child(
@@ -394,7 +394,7 @@ def up(
         ],
         on_ready=announce,
     )
-    raise typer.Exit(code)
+    raise typer.Exit(exit_code)
 
 
 async def _any_org(settings: BffSettings) -> bool:

@@ -41,9 +41,10 @@ log = structlog.get_logger("cornerstone.bff.kernel_client")
 
 
 class KernelUnavailable(ServiceUnavailable):
-    """The kernel (the authority for deals and money) did not answer, answered with a server error,
-    or its circuit breaker is open; nothing was decided. Retry after ``Retry-After`` seconds - a
-    money POST with the same Idempotency-Key, which moves the money at most once."""
+    """The kernel (the authority for deals and money) did not answer in time, answered that it cannot
+    serve now (502, 503 or 504), or its circuit breaker is open; nothing was decided. Retry after
+    ``Retry-After`` seconds - a money POST with the same Idempotency-Key, which moves the money at
+    most once."""
 
     code = "KERNEL_UNAVAILABLE"
     title = "Kernel unavailable"
