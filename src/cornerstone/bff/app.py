@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -124,6 +125,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_bff_database_url())
         app.state.metrics_token = settings.resolved_metrics_token()
+        app.state.idempotency_lease = timedelta(seconds=settings.idempotency_lease_seconds)
         untrack_pool = track_pool("bff", app.state.database)
         app.state.token_keys = TokenKeys(
             issuer=settings.jwt_issuer,

@@ -5,33 +5,26 @@ without a valid token is a 401, never a 400 about its key). Declare it after the
 permission dependency (``user: Writer, idem: Idempotent``) so that a role that may not call the
 route is refused with 403 before its key is looked at.
 
-The claim's lease is ``app.state.idempotency_lease_seconds`` when the app sets it, otherwise
-``CORNERSTONE_IDEMPOTENCY_LEASE_SECONDS`` as this process's environment gives it (read once).
+The claim's lease is ``app.state.idempotency_lease``, set at start-up from the app's settings
+(``CORNERSTONE_IDEMPOTENCY_LEASE_SECONDS``).
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from cornerstone.bff.auth.dependencies import CurrentUser
-from cornerstone.bff.config import BffSettings
 from cornerstone.bff.idempotency.service import Idempotency, request_fingerprint
 from cornerstone.kit.db import Database
 from cornerstone.kit.idempotency_keys import KEY_HEADER, MAX_KEY_LENGTH, validated_key
 
 
-@functools.cache
-def _configured_lease() -> timedelta:
-    return timedelta(seconds=BffSettings().idempotency_lease_seconds)
-
-
 def _lease(request: Request) -> timedelta:
-    seconds: float | None = getattr(request.app.state, "idempotency_lease_seconds", None)
-    return _configured_lease() if seconds is None else timedelta(seconds=seconds)
+    lease: timedelta = request.app.state.idempotency_lease
+    return lease
 
 
 async def idempotency(
