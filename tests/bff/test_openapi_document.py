@@ -101,6 +101,8 @@ def implied_statuses(method: str, path: str, route: APIRoute) -> set[int]:
         statuses.add(NotFound.status)
     if kernel_client in calls:
         statuses.add(KernelUnavailable.status)
+        if method in UNSAFE:
+            statuses |= {409, 422}  # the kernel's own refusals of a change: its state, its values
     if idempotency in calls:
         statuses |= {IdempotencyKeyRequired.status, 409, 422}
     return statuses
