@@ -270,6 +270,91 @@ def test_the_lp_sees_only_their_own_investor_and_real_figures(org: Org, fund: di
             assert_problem(lp.get(forbidden), 403, "FORBIDDEN")
 
 
+def test_the_lp_lists_their_own_share_of_each_call_and_distribution_and_nothing_else(
+    org: Org, fund: dict[str, Any]
+) -> None:
+    """Alpha holds 50 % of the commitments. Two issued calls of 2,000,000.00 and 1,000,000.00 (alpha's shares
+    1,000,000.00 and 500,000.00, 250,000.00 of the first paid) and a draft call; a paid pro-rata distribution of
+    500,000.00, shared by contributed capital (alpha 250,000.00 of 1,250,000.00 contributed: 100,000.00) and a
+    draft one. The lp sees the issued calls and the paid distribution,
+    each with alpha's figures only."""
+    alpha, beta, _ = fund["investors"]
+    with org.client() as admin:
+        first = _call(admin, fund["id"], 2_000_000_00, purpose="Acquisition of Harbor Point")
+        admin.post(f"/api/capital-calls/{first['id']}/issue")
+        assert _pay(admin, first["id"], alpha, 250_000_00, on="2025-01-01").status_code == 200
+        for investor, amount in _shares(first).items():
+            if investor != alpha:
+                _pay(admin, first["id"], investor, amount, on="2025-01-01")
+        second = _call(admin, fund["id"], 1_000_000_00, purpose="Capital improvements")
+        admin.post(f"/api/capital-calls/{second['id']}/issue")
+        draft_call = _call(admin, fund["id"], 3_000_000_00)
+        paid = money_post(
+            admin,
+            "/api/distributions",
+            {"fund_id": fund["id"], "amount": 500_000_00, "date": "2025-12-31", "method": "pro_rata"},
+        )
+        draft = money_post(
+            admin,
+            "/api/distributions",
+            {"fund_id": fund["id"], "amount": 100_000_00, "date": "2025-12-31", "method": "pro_rata"},
+        )
+        lp_email = f"lp-{uuid.uuid4().hex[:8]}@example.test"
+        created = admin.post(
+            "/api/users",
+            json={"email": lp_email, "role": "lp", "investor_id": alpha, "password": "lp-passphrase-long-enough"},
+        )
+        assert created.status_code == 201, created.text
+    with org.client("gp") as checker:
+        checker.post(f"/api/distributions/{paid['id']}/approve")
+        money_post(checker, f"/api/distributions/{paid['id']}/pay")
+        assert_problem(checker.get("/api/portfolio/capital-calls"), 403, "FORBIDDEN")
+        assert_problem(checker.get("/api/portfolio/distributions"), 403, "FORBIDDEN")
+
+    token = login(org.stack, lp_email, "lp-passphrase-long-enough")
+    with org.stack.client(token) as lp:
+        calls = lp.get("/api/portfolio/capital-calls")
+        assert calls.status_code == 200, calls.text
+        items = calls.json()["items"]
+        assert [item["id"] for item in items] == [second["id"], first["id"]]  # newest first; no draft
+        newest, oldest = items
+        assert (oldest["amount"], oldest["paid"], oldest["outstanding"]) == (1_000_000_00, 250_000_00, 750_000_00)
+        assert (oldest["status"], oldest["purpose"], oldest["currency"]) == (
+            "partially_funded",
+            "Acquisition of Harbor Point",
+            "USD",
+        )
+        assert (newest["amount"], newest["paid"], newest["outstanding"]) == (500_000_00, 0, 500_000_00)
+        assert set(oldest) == {
+            "id", "fund_id", "currency", "due_date", "purpose", "status", "amount", "paid", "outstanding", "created_at",
+        }  # fmt: skip
+        # Neither a call's total nor another investor's share is anywhere in the answer (the figures differ
+        # from all of alpha's: beta's 600,000.00 / 300,000.00, gamma's 400,000.00 / 200,000.00).
+        others = [amount for call in (first, second) for who, amount in _shares(call).items() if who != alpha]
+        for figure in (first["amount"], draft_call["amount"], *others):
+            assert f":{figure}," not in calls.text.replace(" ", "")
+        assert beta not in calls.text
+
+        page = lp.get("/api/portfolio/capital-calls", params={"limit": 1})
+        assert [item["id"] for item in page.json()["items"]] == [second["id"]]
+        rest = lp.get("/api/portfolio/capital-calls", params={"limit": 1, "cursor": page.json()["next_cursor"]})
+        assert [item["id"] for item in rest.json()["items"]] == [first["id"]]
+        assert rest.json()["next_cursor"] is None
+        assert_validation_problem(lp.get("/api/portfolio/capital-calls", params={"cursor": "nope"}), "query.cursor")
+
+        distributions = lp.get("/api/portfolio/distributions")
+        assert distributions.status_code == 200, distributions.text
+        (received,) = distributions.json()["items"]
+        assert received["id"] == paid["id"]
+        assert draft["id"] not in distributions.text
+        assert (received["amount"], received["status"], received["date"]) == (100_000_00, "paid", "2025-12-31")
+        others = [share["amount"] for share in paid["allocations"] if share["investor_id"] != alpha]
+        assert sorted(others) == [160_000_00, 240_000_00]
+        for figure in (paid["amount"], *others):  # the distribution's total, the other investors' shares
+            assert f":{figure}," not in distributions.text.replace(" ", "")
+        assert beta not in distributions.text
+
+
 def test_closing_waits_for_the_deals_linked_calls_to_be_funded(org: Org, fund: dict[str, Any]) -> None:
     alpha, beta, gamma = fund["investors"]
     with org.client() as admin:

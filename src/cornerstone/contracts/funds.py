@@ -391,6 +391,45 @@ class Portfolio(BaseModel):
     funds: list[CapitalAccount]
 
 
+class InvestorCapitalCall(BaseModel):
+    """A capital call as one investor sees it: the call's terms and this investor's share of it, never the
+    call's total or another investor's share."""
+
+    id: str
+    fund_id: str
+    currency: str
+    due_date: date
+    purpose: str
+    status: CapitalCallStatus
+    amount: int
+    paid: int
+    outstanding: int
+    created_at: datetime
+
+
+class InvestorCapitalCallPage(BaseModel):
+    items: list[InvestorCapitalCall]
+    next_cursor: str | None
+
+
+class InvestorDistribution(BaseModel):
+    """A distribution as one investor sees it: its date, kind and status, and this investor's share only."""
+
+    id: str
+    fund_id: str
+    currency: str
+    date: date
+    kind: DistributionKind
+    status: DistributionStatus
+    amount: int
+    created_at: datetime
+
+
+class InvestorDistributionPage(BaseModel):
+    items: list[InvestorDistribution]
+    next_cursor: str | None
+
+
 class Statement(BaseModel):
     investor_id: str
     fund_id: str

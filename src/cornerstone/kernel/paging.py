@@ -19,6 +19,7 @@ from cornerstone.kit.clock import as_utc, isoformat_utc
 from cornerstone.kit.problems import invalid_field
 
 Row = TypeVar("Row")
+_Select = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
 def encode_cursor(row: Any) -> str:
@@ -39,17 +40,30 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise invalid_field("query.cursor", "not a cursor this API issued", "cursor") from exc
 
 
-async def keyset_page(
-    session: AsyncSession, statement: Select[Any], model: type[Row], *, limit: int, cursor: str | None
-) -> tuple[list[Row], str | None]:
-    """One page of ``statement`` (rows of ``model``), newest first, and the cursor of the next page."""
-    columns: Any = model  # every paged model has ``created_at`` and ``id`` columns
+def _keyset(statement: _Select, columns: Any, *, limit: int, cursor: str | None) -> _Select:
     if cursor is not None:
         created_at, row_id = decode_cursor(cursor)
         statement = statement.where(
             or_(columns.created_at < created_at, (columns.created_at == created_at) & (columns.id < row_id))
         )
-    statement = statement.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(statement)).scalars())
+    return statement.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
+
+
+async def keyset_page(
+    session: AsyncSession, statement: Select[Any], model: type[Row], *, limit: int, cursor: str | None
+) -> tuple[list[Row], str | None]:
+    """One page of ``statement`` (rows of ``model``), newest first, and the cursor of the next page."""
+    # every paged model has ``created_at`` and ``id`` columns
+    rows = list((await session.execute(_keyset(statement, model, limit=limit, cursor=cursor))).scalars())
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def keyset_page_rows(
+    session: AsyncSession, statement: _Select, model: type[Any], *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """As ``keyset_page`` for a statement selecting several things, paged on ``model`` (its first): whole
+    result rows, each with the ``model`` row first."""
+    rows = list((await session.execute(_keyset(statement, model, limit=limit, cursor=cursor))).all())
+    next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return rows[:limit], next_cursor

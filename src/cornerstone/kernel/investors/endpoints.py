@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
-from cornerstone.contracts.funds import Investor, InvestorCreate, InvestorPage, Portfolio, Statement
+from cornerstone.contracts.funds import (
+    Investor,
+    InvestorCapitalCallPage,
+    InvestorCreate,
+    InvestorDistributionPage,
+    InvestorPage,
+    Portfolio,
+    Statement,
+)
 from cornerstone.contracts.types import SINGLE_LINE
 from cornerstone.kernel.auth import Caller
 from cornerstone.kernel.investors import service
@@ -52,6 +60,28 @@ async def get_investor(investor_id: InvestorId, caller: Caller, session: ReadSes
 @router.get("/{investor_id}/portfolio", response_model=Portfolio)
 async def get_portfolio(investor_id: InvestorId, caller: Caller, session: ReadSession) -> Portfolio:
     return await ledger.portfolio(session, caller, investor_id)
+
+
+@router.get("/{investor_id}/capital-calls", response_model=InvestorCapitalCallPage)
+async def list_investor_capital_calls(
+    investor_id: InvestorId,
+    caller: Caller,
+    session: ReadSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
+) -> InvestorCapitalCallPage:
+    return await ledger.investor_capital_calls(session, caller, investor_id, limit=limit, cursor=cursor)
+
+
+@router.get("/{investor_id}/distributions", response_model=InvestorDistributionPage)
+async def list_investor_distributions(
+    investor_id: InvestorId,
+    caller: Caller,
+    session: ReadSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512), SINGLE_LINE] = None,
+) -> InvestorDistributionPage:
+    return await ledger.investor_distributions(session, caller, investor_id, limit=limit, cursor=cursor)
 
 
 @router.get("/{investor_id}/statement", response_model=Statement)

@@ -18,11 +18,32 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cornerstone.contracts.funds import CapitalAccount, LedgerEntry, LedgerEntryKind, Portfolio, Statement
+from cornerstone.contracts.funds import (
+    CapitalAccount,
+    CapitalCallStatus,
+    DistributionStatus,
+    InvestorCapitalCall,
+    InvestorCapitalCallPage,
+    InvestorDistribution,
+    InvestorDistributionPage,
+    LedgerEntry,
+    LedgerEntryKind,
+    Portfolio,
+    Statement,
+)
 from cornerstone.kernel.funds.service import latest_valuation, read_fund
 from cornerstone.kernel.investors.service import read_investor
 from cornerstone.kernel.ledger.returns import CashFlow, ratio, xirr
-from cornerstone.kernel.models import CommitmentRow, FundRow, LedgerEntryRow
+from cornerstone.kernel.models import (
+    CapitalCallAllocationRow,
+    CapitalCallRow,
+    CommitmentRow,
+    DistributionAllocationRow,
+    DistributionRow,
+    FundRow,
+    LedgerEntryRow,
+)
+from cornerstone.kernel.paging import keyset_page_rows
 from cornerstone.kit.clock import as_utc, utcnow
 from cornerstone.kit.money import allocate
 from cornerstone.kit.service_auth import ServiceCaller
@@ -140,6 +161,84 @@ async def portfolio(session: AsyncSession, caller: ServiceCaller, investor_id: s
         fund = await read_fund(session, caller, fund_id)
         accounts.append((await capital_account(session, caller, fund, investor.id))[0])
     return Portfolio(investor_id=investor.id, funds=accounts)
+
+
+# What an investor is shown: a call once issued (a draft is the GP's own work, not yet a demand), a
+# distribution once approved (decided; paid follows).
+INVESTOR_VISIBLE_CALLS = (CapitalCallStatus.ISSUED, CapitalCallStatus.PARTIALLY_FUNDED, CapitalCallStatus.FUNDED)
+INVESTOR_VISIBLE_DISTRIBUTIONS = (DistributionStatus.APPROVED, DistributionStatus.PAID)
+
+
+async def investor_capital_calls(
+    session: AsyncSession, caller: ServiceCaller, investor_id: str, *, limit: int, cursor: str | None
+) -> InvestorCapitalCallPage:
+    """The calls that have an allocation to the investor, newest first, each with that allocation only."""
+    investor = await read_investor(session, caller, investor_id)
+    statement = (
+        select(CapitalCallRow, CapitalCallAllocationRow.amount, CapitalCallAllocationRow.paid)
+        .join(
+            CapitalCallAllocationRow,
+            (CapitalCallAllocationRow.call_id == CapitalCallRow.id)
+            & (CapitalCallAllocationRow.org_id == CapitalCallRow.org_id),
+        )
+        .where(
+            CapitalCallRow.org_id == caller.org_id,
+            CapitalCallAllocationRow.investor_id == investor.id,
+            CapitalCallRow.status.in_([status.value for status in INVESTOR_VISIBLE_CALLS]),
+        )
+    )
+    rows, next_cursor = await keyset_page_rows(session, statement, CapitalCallRow, limit=limit, cursor=cursor)
+    items = [
+        InvestorCapitalCall(
+            id=call.id,
+            fund_id=call.fund_id,
+            currency=call.currency,
+            due_date=call.due_date,
+            purpose=call.purpose,
+            status=CapitalCallStatus(call.status),
+            amount=amount,
+            paid=paid,
+            outstanding=amount - paid,
+            created_at=as_utc(call.created_at),
+        )
+        for call, amount, paid in rows
+    ]
+    return InvestorCapitalCallPage(items=items, next_cursor=next_cursor)
+
+
+async def investor_distributions(
+    session: AsyncSession, caller: ServiceCaller, investor_id: str, *, limit: int, cursor: str | None
+) -> InvestorDistributionPage:
+    """The distributions that have a share for the investor, newest first, each with that share only."""
+    investor = await read_investor(session, caller, investor_id)
+    statement = (
+        select(DistributionRow, DistributionAllocationRow.amount)
+        .join(
+            DistributionAllocationRow,
+            (DistributionAllocationRow.distribution_id == DistributionRow.id)
+            & (DistributionAllocationRow.org_id == DistributionRow.org_id),
+        )
+        .where(
+            DistributionRow.org_id == caller.org_id,
+            DistributionAllocationRow.investor_id == investor.id,
+            DistributionRow.status.in_([status.value for status in INVESTOR_VISIBLE_DISTRIBUTIONS]),
+        )
+    )
+    rows, next_cursor = await keyset_page_rows(session, statement, DistributionRow, limit=limit, cursor=cursor)
+    items = [
+        InvestorDistribution(
+            id=distribution.id,
+            fund_id=distribution.fund_id,
+            currency=distribution.currency,
+            date=distribution.date,
+            kind=distribution.kind,
+            status=DistributionStatus(distribution.status),
+            amount=amount,
+            created_at=as_utc(distribution.created_at),
+        )
+        for distribution, amount in rows
+    ]
+    return InvestorDistributionPage(items=items, next_cursor=next_cursor)
 
 
 async def statement(
