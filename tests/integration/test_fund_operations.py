@@ -38,6 +38,19 @@ def _pay(admin: httpx.Client, call_id: str, investor_id: str, amount: int, on: s
     )
 
 
+LP_PASSWORD = "lp-passphrase-long-enough"
+
+
+def _lp_user(admin: httpx.Client, investor_id: str) -> str:
+    """A new lp user signing in for ``investor_id``; their email (password ``LP_PASSWORD``)."""
+    email = f"lp-{uuid.uuid4().hex[:8]}@example.test"
+    created = admin.post(
+        "/api/users", json={"email": email, "role": "lp", "investor_id": investor_id, "password": LP_PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    return email
+
+
 def _shares(call: dict[str, Any]) -> dict[str, int]:
     return {share["investor_id"]: share["amount"] for share in call["allocations"]}
 
@@ -227,17 +240,12 @@ def test_the_lp_sees_only_their_own_investor_and_real_figures(org: Org, fund: di
         )
         valuation = admin.post(f"/api/funds/{fund['id']}/valuations", json={"as_of": "2025-12-31", "nav": 2_000_000_00})
         assert valuation.status_code == 201, valuation.text
-        lp_email = f"lp-{uuid.uuid4().hex[:8]}@example.test"
-        created = admin.post(
-            "/api/users",
-            json={"email": lp_email, "role": "lp", "investor_id": alpha, "password": "lp-passphrase-long-enough"},
-        )
-        assert created.status_code == 201, created.text
+        lp_email = _lp_user(admin, alpha)
     with org.client("gp") as checker:
         checker.post(f"/api/distributions/{distribution['id']}/approve")
         money_post(checker, f"/api/distributions/{distribution['id']}/pay")
 
-    token = login(org.stack, lp_email, "lp-passphrase-long-enough")
+    token = login(org.stack, lp_email, LP_PASSWORD)
     with org.stack.client(token) as lp:
         portfolio = lp.get("/api/portfolio")
         assert portfolio.status_code == 200, portfolio.text
@@ -299,19 +307,14 @@ def test_the_lp_lists_their_own_share_of_each_call_and_distribution_and_nothing_
             "/api/distributions",
             {"fund_id": fund["id"], "amount": 100_000_00, "date": "2025-12-31", "method": "pro_rata"},
         )
-        lp_email = f"lp-{uuid.uuid4().hex[:8]}@example.test"
-        created = admin.post(
-            "/api/users",
-            json={"email": lp_email, "role": "lp", "investor_id": alpha, "password": "lp-passphrase-long-enough"},
-        )
-        assert created.status_code == 201, created.text
+        lp_email = _lp_user(admin, alpha)
     with org.client("gp") as checker:
         checker.post(f"/api/distributions/{paid['id']}/approve")
         money_post(checker, f"/api/distributions/{paid['id']}/pay")
         assert_problem(checker.get("/api/portfolio/capital-calls"), 403, "FORBIDDEN")
         assert_problem(checker.get("/api/portfolio/distributions"), 403, "FORBIDDEN")
 
-    token = login(org.stack, lp_email, "lp-passphrase-long-enough")
+    token = login(org.stack, lp_email, LP_PASSWORD)
     with org.stack.client(token) as lp:
         calls = lp.get("/api/portfolio/capital-calls")
         assert calls.status_code == 200, calls.text

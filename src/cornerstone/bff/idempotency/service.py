@@ -318,8 +318,13 @@ class Idempotency:
 
     async def _renew(self, record_id: str) -> bool:
         """Push the lease's end to ``lease`` from now; False when the claim is no longer this request's."""
+        return await self._update_claim(record_id, expires_at=as_utc(self._clock()) + self.lease)
+
+    async def _update_claim(self, record_id: str, **values: Any) -> bool:
+        """Set ``values`` on the claim if it is still this request's (same row, still in flight), in a
+        transaction of its own; whether it was."""
         async with self.database.session(write=True, org_id=self.org_id) as session:
-            renewed = (
+            updated = (
                 await session.execute(
                     update(IdempotencyRecordRow)
                     .where(
@@ -327,11 +332,11 @@ class Idempotency:
                         IdempotencyRecordRow.id == record_id,
                         IdempotencyRecordRow.state == IN_FLIGHT,
                     )
-                    .values(expires_at=as_utc(self._clock()) + self.lease)
+                    .values(**values)
                     .returning(IdempotencyRecordRow.id)
                 )
             ).scalar_one_or_none()
-        return renewed is not None
+        return updated is not None
 
     # --- after the action ------------------------------------------------------------------------
 
@@ -341,31 +346,20 @@ class Idempotency:
         by the key), and the gap is logged."""
         completed_at = as_utc(self._clock())
         try:
-            async with self.database.session(write=True, org_id=self.org_id) as session:
-                stored = (
-                    await session.execute(
-                        update(IdempotencyRecordRow)
-                        .where(
-                            IdempotencyRecordRow.org_id == self.org_id,
-                            IdempotencyRecordRow.id == record_id,
-                            IdempotencyRecordRow.state == IN_FLIGHT,
-                        )
-                        .values(
-                            state=COMPLETED,
-                            status_code=status_code,
-                            response_body=body,
-                            content_type=content_type,
-                            completed_at=completed_at,
-                            expires_at=completed_at + RECORD_TTL,  # from now on: the retention, not a lease
-                        )
-                        .returning(IdempotencyRecordRow.id)
-                    )
-                ).scalar_one_or_none()
+            stored = await self._update_claim(
+                record_id,
+                state=COMPLETED,
+                status_code=status_code,
+                response_body=body,
+                content_type=content_type,
+                completed_at=completed_at,
+                expires_at=completed_at + RECORD_TTL,  # from now on: the retention, not a lease
+            )
         except Exception:
             log.exception("idempotency_store_failed", status=status_code)
             await self._release(record_id)
             return
-        if stored is None:
+        if not stored:
             # The lease lapsed and a retry took the claim over: that retry's outcome is the stored one.
             log.warning("idempotency_claim_lost", status=status_code)
 
