@@ -57,6 +57,15 @@ def test_the_demo_lps_portfolio_shows_every_labelled_figure_and_charts_over_time
     expect(section.get_by_role("img", name=re.compile("^Contributed, distributed and NAV over time"))).to_be_visible()
     expect(section.get_by_role("table", name="Contributions and distributions")).to_be_visible()
     expect(section.get_by_role("table", name="Capital account over time")).to_be_visible()
+    with ui_stack.api("lp") as lp:
+        calls = [c for c in _ok(lp.get("/api/portfolio/capital-calls"))["items"] if c["fund_id"] == account["fund_id"]]
+    assert calls  # the demo fund has issued calls
+    table = section.get_by_role("table", name="Capital calls", exact=True)
+    expect(table.get_by_role("row")).to_have_count(len(calls) + 1)
+    first = table.get_by_role("row").nth(1)
+    expect(first).to_contain_text(calls[0]["purpose"])
+    expect(first).to_contain_text(f"${calls[0]['amount'] / 100:,.2f}")
+    expect(first).to_contain_text(f"${calls[0]['outstanding'] / 100:,.2f}")
     assert_accessible(page)
     snap(page, "portfolio")
 

@@ -147,6 +147,10 @@ async def portfolio_page(request: Request, session: PageUser) -> Response:
     today = date.today()
     investor_id = str(portfolio["investor_id"])
     funds = [await _fund_history(session.api, investor_id, account, today) for account in portfolio["funds"]]
+    # The lp's own share of each issued call (newest first), shown under its fund.
+    calls = [call async for page in session.api.pages("/api/portfolio/capital-calls") for call in page]
+    for fund in funds:
+        fund["calls"] = [call for call in calls if call["fund_id"] == fund["account"]["fund_id"]]
     return render(
         request, "portfolio/portfolio.html", {"funds": funds, "today": today}, user=session.user, title="Portfolio"
     )
