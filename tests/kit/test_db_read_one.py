@@ -82,6 +82,35 @@ def test_on_sqlite_a_row_is_read_with_its_types_and_the_reader_cannot_write(tmp_
     asyncio.run(scenario())
 
 
+def test_on_sqlite_the_kept_open_reader_sees_every_commit_and_survives_a_failed_read(tmp_path: Path) -> None:
+    """read_one keeps one SQLite connection open across reads: each read must still see what was
+    committed since (no snapshot held between statements), and a read that fails must not leave it broken."""
+    url = _sqlite_with_table(tmp_path)
+    row = _deal("org-a")
+
+    async def scenario() -> None:
+        database = Database(url)
+        try:
+            async with database.session(write=True, org_id="org-a") as session:
+                await session.execute(insert(DEALS).values(**row))
+            for version in (1, 2, 3):
+                if version > 1:
+                    async with database.session(write=True, org_id="org-a") as session:
+                        await session.execute(DEALS.update().where(DEALS.c.id == row["id"]).values(version=version))
+                found = await database.read_one(BY_ID, {"deal_id": row["id"]}, org_id="org-a")
+                assert found is not None
+                assert found.version == version
+            with pytest.raises(OperationalError):
+                await database.read_one(text("SELECT * FROM no_such_table"), {}, org_id="org-a")
+            found = await database.read_one(BY_ID, {"deal_id": row["id"]}, org_id="org-a")
+            assert found is not None
+            assert found.version == 3
+        finally:
+            await database.dispose()
+
+    asyncio.run(scenario())
+
+
 def test_on_sqlite_a_locked_file_is_waited_for_on_the_async_engine(tmp_path: Path) -> None:
     """A lock the blocking reader must wait for (here: a rollback-journal file under an exclusive
     write) outlasts its short busy timeout: the read is then answered by the async engine once the
