@@ -73,6 +73,10 @@ _CONTROL_BUT_TAB_AND_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile(r"\r\n?")
 
 
+def _nfc(value: str) -> str:
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+
+
 def _control_character(kind: str) -> PydanticCustomError:
     # The message never echoes the value (nor the character: a NUL in a log line is its own problem).
     return PydanticCustomError("text_control_character", kind)
@@ -85,7 +89,7 @@ def single_line_text(value: Any) -> Any:
         return value
     if _CONTROL.search(value):
         raise _control_character("must not contain control characters (tab, line breaks, NUL and the like)")
-    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+    return _nfc(value)
 
 
 def multi_line_text(value: Any) -> Any:
@@ -97,7 +101,7 @@ def multi_line_text(value: Any) -> Any:
         value = _LINE_BREAK.sub("\n", value)
     if _CONTROL_BUT_TAB_AND_NEWLINE.search(value):
         raise _control_character("must not contain control characters other than tab and newline")
-    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+    return _nfc(value)
 
 
 SINGLE_LINE = BeforeValidator(single_line_text)
@@ -115,7 +119,7 @@ def file_name_text(value: Any) -> Any:
         return value
     if _CONTROL.search(value):
         value = _CONTROL.sub("", value)
-    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+    return _nfc(value)
 
 
 FILE_NAME = BeforeValidator(file_name_text)

@@ -21,6 +21,7 @@ from cornerstone.kernel.deals.endpoints import router as deals_router
 from cornerstone.kernel.distributions.endpoints import router as distributions_router
 from cornerstone.kernel.errors import install_data_error_handler
 from cornerstone.kernel.events.endpoints import router as events_router
+from cornerstone.kernel.events.service import events_checkpoint_key
 from cornerstone.kernel.evidence_pack.endpoints import router as evidence_pack_router
 from cornerstone.kernel.evidence_pack.service import ArtifactCaps
 from cornerstone.kernel.evidence_pack.signing import load_or_create_signer
@@ -55,6 +56,7 @@ def create_app(settings: KernelSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_kernel_database_url())
         app.state.service_key = settings.resolved_service_key()
+        app.state.events_checkpoint_key = events_checkpoint_key(app.state.service_key)
         app.state.metrics_token = settings.resolved_metrics_token()
         untrack_pool = track_pool("kernel", app.state.database)
         app.state.field_cipher = settings.field_cipher()

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy.exc import DataError
 from starlette.responses import Response
 
+from cornerstone.kit.middleware import loggable_path
 from cornerstone.kit.problems import Conflict, NotFound, ValidationFailed, app_error_response
 
 log = structlog.get_logger("cornerstone.kernel")
@@ -48,7 +49,7 @@ def install_data_error_handler(app: FastAPI) -> None:
     async def on_data_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DataError)
         sqlstate = getattr(exc.orig, "sqlstate", None)
-        log.warning("database_refused_value", sqlstate=sqlstate, path=request.url.path)
+        log.warning("database_refused_value", sqlstate=sqlstate, path=loggable_path(request.scope))
         detail = "A value in the request cannot be stored."
         return app_error_response(
             ValidationFailed(

@@ -17,7 +17,6 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cornerstone.kernel.auth import Caller
-from cornerstone.kernel.events.service import events_checkpoint_key
 from cornerstone.kit.db import Database
 from cornerstone.kit.hashchain import CHECKPOINT_KEY_INFO
 
@@ -31,7 +30,7 @@ async def _read_session(request: Request, caller: Caller) -> AsyncIterator[Async
 async def _write_session(request: Request, caller: Caller) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.session(write=True, org_id=caller.org_id) as session:
-        session.info[CHECKPOINT_KEY_INFO] = events_checkpoint_key(request.app.state.service_key)
+        session.info[CHECKPOINT_KEY_INFO] = request.app.state.events_checkpoint_key
         yield session
 
 

@@ -78,8 +78,8 @@ def json_complexity_problem(value: Any, *, max_depth: int, max_keys: int) -> tup
     return None
 
 
-def _too_complex(kind: str, detail: str, field: str = "body") -> ValidationFailed:
-    return ValidationFailed(detail, extra={"errors": [{"field": field, "message": detail, "type": kind}]})
+def _too_complex(kind: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, extra={"errors": [{"field": "body", "message": detail, "type": kind}]})
 
 
 _NOT_UTF8 = "The request body must be JSON encoded as UTF-8, without a byte order mark."
@@ -125,20 +125,20 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def json_encoding_problem(body: bytes) -> str | None:
-    """Why ``body`` is not UTF-8 JSON text (a BOM, bytes that are not UTF-8, UTF-16/32), or ``None``."""
+def json_text(body: bytes) -> str | None:
+    """``body`` decoded, if it is UTF-8 JSON text; ``None`` for a BOM, bytes that are not UTF-8, or UTF-16/32."""
     if body.startswith(codecs.BOM_UTF8):
-        return _NOT_UTF8
+        return None
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return _NOT_UTF8
+        return None
     # UTF-16/32 text of ASCII characters is also valid UTF-8 (with NUL bytes): json.loads, which the
     # application uses, would detect the encoding from those NULs and decode it. JSON text never starts
     # with a NUL, so this is exactly the case where its detection says other than UTF-8.
     if json.detect_encoding(body) != "utf-8":
-        return _NOT_UTF8
-    return None
+        return None
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +284,9 @@ class RequestBodyMiddleware:
         return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
     def _json_problem(self, body: bytes) -> AppError | None:
-        encoding_problem = json_encoding_problem(body)
-        if encoding_problem is not None:
-            return BadRequest(encoding_problem)
-        text = body.decode("utf-8")
+        text = json_text(body)
+        if text is None:
+            return BadRequest(_NOT_UTF8)
         try:
             document = json.loads(text, object_pairs_hook=_unique_keys)
         except RecursionError:

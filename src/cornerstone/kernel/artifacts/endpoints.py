@@ -12,7 +12,6 @@ from cornerstone.contracts.types import FILE_NAME, SINGLE_LINE
 from cornerstone.kernel.artifacts import service
 from cornerstone.kernel.artifacts.storage import ArtifactStorage
 from cornerstone.kernel.auth import Caller
-from cornerstone.kernel.events.service import events_checkpoint_key
 from cornerstone.kernel.sessions import ReadSession
 from cornerstone.kit.content_disposition import attachment
 from cornerstone.kit.problems import BadRequest
@@ -63,7 +62,7 @@ async def upload_artifact(
         filename=filename,
         chunks=request.stream(),
         storage=storage,
-        checkpoint_key=events_checkpoint_key(request.app.state.service_key),
+        checkpoint_key=request.app.state.events_checkpoint_key,
     )
 
 
